@@ -1,0 +1,21 @@
+"""Run under the MicroPython unix port: the golden-frame replay must pass.
+Usage: micropython -X heapsize=64K host_tests/mpy/golden_check.py <repo root>"""
+import sys
+
+root = sys.argv[1] if len(sys.argv) > 1 else "."
+sys.path.insert(0, root + "/lib")
+sys.path.insert(0, root + "/host_tests")
+
+import gc
+import golden_replay
+from uipy import compat
+
+count, failures = golden_replay.replay(root + "/host_tests/golden_frames.bin")
+for f in failures:
+    print("FAIL", f)
+gc.collect()
+print("checksum:", "viper" if compat.sum16 is not compat.sum16_loop else "loop")
+print("cases:", count, "failures:", len(failures), "heap free:", gc.mem_free())
+if failures:
+    sys.exit(1)
+print("OK")

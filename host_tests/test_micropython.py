@@ -1,0 +1,23 @@
+"""Real MicroPython: the unix port (small heap) replays the golden frames; the
+32-bit WebAssembly port checks that ARP and ICMP replies allocate nothing."""
+import os
+
+from levels import ROOT, VENV_BIN, run, tool
+
+
+def test_golden_frames_under_micropython_unix_64k_heap():
+    mp = tool("micropython", VENV_BIN)
+    r = run([mp, "-X", "heapsize=64K", "host_tests/mpy/golden_check.py", ROOT])
+    assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
+    assert "failures: 0" in r.stdout
+    assert "checksum: viper" in r.stdout          # the native emitter path is the one tested
+
+
+def test_no_allocation_under_32bit_micropython_heap_lock():
+    node = tool("node")
+    tool("micropython.mjs", os.path.join(ROOT, "node_modules", "@micropython", "micropython-webassembly-pyscript"))
+    r = run([node, "tools/mpy_wasm.mjs", "host_tests/mpy/alloc_check.py", "lib", "host_tests"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "maxsize: 2147483647" in r.stdout      # really a 32-bit build
+    for case in ("arp_request", "icmp_echo_56", "icmp_echo_1472"):
+        assert "%s heap_locked=ok bytes_per_packet=0" % case in r.stdout, r.stdout

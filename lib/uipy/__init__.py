@@ -1,0 +1,1 @@
+"""uipy: a uIP-style TCP/IP stack for MicroPython boards with SPI Ethernet."""

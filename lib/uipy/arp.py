@@ -1,0 +1,196 @@
+"""ARP (RFC 826) for IPv4 over Ethernet: a fixed-size cache with LRU replacement.
+
+Entries are learned only from requests aimed at our address and from replies
+to our own requests, so unsolicited replies cannot poison the cache.  On a
+miss the outgoing frame is replaced by an ARP request, as uIP does; the layer
+above retries (TCP retransmits, the UDP application sends again).
+IPv4 addresses are held as two 16-bit halves: a 32-bit int would be a heap
+object on 32-bit MicroPython.
+"""
+from uipy.compat import const, ticks_diff
+from uipy.frame import BROADCAST_MAC, copy_within, get16, put16
+
+_FREE = const(0)
+_PENDING = const(1)      # request sent, no answer yet
+_RESOLVED = const(2)
+
+_OP_REQUEST = const(1)
+_OP_REPLY = const(2)
+_ARP_LEN = const(42)     # Ethernet header + ARP packet
+
+# Offsets of the ARP fields in the frame buffer
+_OPER = const(20)
+_SHA = const(22)
+_SPA = const(28)
+_THA = const(32)
+_TPA = const(38)
+
+
+class Arp:
+    def __init__(self, stack, size, max_age_ms, retry_ms, pending_ms):
+        if size < 1:
+            raise ValueError("uipy: arp_size must be at least 1")
+        self.stack = stack
+        self.size = size
+        self.max_age_ms = max_age_ms      # a resolved entry is forgotten after this
+        self.retry_ms = retry_ms          # minimum gap between requests for one address
+        self.pending_ms = pending_ms      # an unanswered request is given up after this
+        self.state = bytearray(size)
+        self.hi = [0] * size              # IPv4 address, high and low 16 bits
+        self.lo = [0] * size
+        self.mac = bytearray(6 * size)
+        self.stamp = [0] * size           # when learned (resolved) or last requested (pending)
+        self.used = [0] * size            # last lookup, for LRU replacement
+
+    # --- cache ---
+
+    def find(self, hi, lo):
+        for i in range(self.size):
+            if self.state[i] != _FREE and self.hi[i] == hi and self.lo[i] == lo:
+                return i
+        return -1
+
+    def _slot(self, now):
+        """A free slot, or the least recently used one (counted as evicted)."""
+        oldest = 0
+        for i in range(self.size):
+            if self.state[i] == _FREE:
+                return i
+            if ticks_diff(self.used[i], self.used[oldest]) < 0:
+                oldest = i
+        self.stack.stats["arp_evicted"] += 1
+        return oldest
+
+    def _learn(self, i, hi, lo, now):
+        """Store the sender of the ARP packet in the buffer into slot i."""
+        buf = self.stack.buf
+        if i < 0:
+            i = self._slot(now)
+            self.used[i] = now
+        self.state[i] = _RESOLVED
+        self.hi[i] = hi
+        self.lo[i] = lo
+        self.stamp[i] = now
+        base = 6 * i
+        for k in range(6):
+            self.mac[base + k] = buf[_SHA + k]
+        self.stack.stats["arp_learned"] += 1
+
+    def lookup_into(self, hi, lo, buf, off):
+        """Write the MAC for hi.lo at buf[off:off+6]; False when not resolved."""
+        i = self.find(hi, lo)
+        if i < 0 or self.state[i] != _RESOLVED:
+            return False
+        self.used[i] = self.stack.now
+        base = 6 * i
+        for k in range(6):
+            buf[off + k] = self.mac[base + k]
+        return True
+
+    def clear(self):
+        for i in range(self.size):
+            self.state[i] = _FREE
+
+    def tick(self, now):
+        for i in range(self.size):
+            st = self.state[i]
+            if st == _RESOLVED and ticks_diff(now, self.stamp[i]) >= self.max_age_ms:
+                self.state[i] = _FREE
+                self.stack.stats["arp_expired"] += 1
+            elif st == _PENDING and ticks_diff(now, self.stamp[i]) >= self.pending_ms:
+                self.state[i] = _FREE
+
+    # --- input ---
+
+    def input(self, n):
+        s = self.stack
+        buf = s.buf
+        stats = s.stats
+        stats["arp_rx"] += 1
+        if (n < _ARP_LEN or get16(buf, 14) != 1 or get16(buf, 16) != 0x0800
+                or buf[18] != 6 or buf[19] != 4 or buf[_SHA] & 1):
+            stats["arp_drop_bad"] += 1
+            return
+        op = get16(buf, _OPER)
+        hi = get16(buf, _SPA)
+        lo = get16(buf, _SPA + 2)
+        if (s.ip_hi | s.ip_lo) == 0:
+            stats["arp_drop_not_for_us"] += 1
+            return
+        if hi == s.ip_hi and lo == s.ip_lo:
+            stats["arp_conflict"] += 1        # another host claims our address
+            return
+        if get16(buf, _TPA) != s.ip_hi or get16(buf, _TPA + 2) != s.ip_lo:
+            stats["arp_drop_not_for_us"] += 1
+            return
+        now = s.now
+        i = self.find(hi, lo)
+        if op == _OP_REQUEST:
+            if hi | lo:                      # an RFC 5227 probe has sender 0.0.0.0
+                self._learn(i, hi, lo, now)
+            self._reply()
+        elif op == _OP_REPLY:
+            if i >= 0 and self.state[i] == _PENDING:
+                self._learn(i, hi, lo, now)
+            else:
+                stats["arp_unsolicited"] += 1
+        else:
+            stats["arp_drop_bad"] += 1
+
+    def _reply(self):
+        """Turn the request in the buffer into our reply, in place."""
+        s = self.stack
+        buf = s.buf
+        copy_within(buf, _THA, _SHA, 10)     # sender hardware + protocol -> target
+        copy_within(buf, 0, _SHA, 6)         # Ethernet destination = requester
+        buf[_SHA:_SHA + 6] = s.mac
+        buf[_SPA:_SPA + 4] = s.ip
+        put16(buf, _OPER, _OP_REPLY)
+        buf[6:12] = s.mac
+        s.stats["arp_tx"] += 1
+        s.send_frame(_ARP_LEN)
+
+    # --- output ---
+
+    def request(self, hi, lo):
+        """Write an ARP request for hi.lo into the buffer (over whatever was there) and send it."""
+        s = self.stack
+        buf = s.buf
+        now = s.now
+        i = self.find(hi, lo)
+        if i >= 0 and self.state[i] == _PENDING and ticks_diff(now, self.stamp[i]) < self.retry_ms:
+            return                               # asked very recently: wait for the answer
+        if i < 0:
+            i = self._slot(now)
+            self.hi[i] = hi
+            self.lo[i] = lo
+            self.used[i] = now
+        self.state[i] = _PENDING
+        self.stamp[i] = now
+        self._send(_OP_REQUEST, s.ip_hi, s.ip_lo, hi, lo)
+
+    def announce(self):
+        """Gratuitous ARP: a request for our own address, so neighbours update."""
+        s = self.stack
+        self._send(_OP_REQUEST, s.ip_hi, s.ip_lo, s.ip_hi, s.ip_lo)
+
+    def _send(self, op, shi, slo, thi, tlo):
+        s = self.stack
+        buf = s.buf
+        buf[0:6] = BROADCAST_MAC
+        buf[6:12] = s.mac
+        put16(buf, 12, 0x0806)
+        put16(buf, 14, 1)
+        put16(buf, 16, 0x0800)
+        buf[18] = 6
+        buf[19] = 4
+        put16(buf, _OPER, op)
+        buf[_SHA:_SHA + 6] = s.mac
+        put16(buf, _SPA, shi)
+        put16(buf, _SPA + 2, slo)
+        for k in range(6):
+            buf[_THA + k] = 0
+        put16(buf, _TPA, thi)
+        put16(buf, _TPA + 2, tlo)
+        s.stats["arp_tx"] += 1
+        s.send_frame(_ARP_LEN)

@@ -1,0 +1,117 @@
+"""ICMP (RFC 792): echo replies built in place, our own echo requests, and
+destination-unreachable for UDP to a closed port (rate-limited, RFC 1812 4.3.2.8)."""
+from uipy.compat import const, sum16, ticks_diff
+from uipy.frame import IP, IP_DST, TRANSPORT, ICMP_DATA, copy_within, get16, put16
+from uipy.ipv4 import PROTO_ICMP
+
+ECHO_REPLY = const(0)
+UNREACHABLE = const(3)
+ECHO_REQUEST = const(8)
+_PORT_UNREACHABLE = const(3)
+
+
+class Icmp:
+    def __init__(self, stack, ident, unreach_per_s):
+        self.stack = stack
+        self.ident = ident                # identifier of our echo requests
+        self.on_echo_reply = None         # callback(src_ip, seq, rtt_ms)
+        self.unreach_per_s = unreach_per_s
+        self.unreach_budget = unreach_per_s
+        self._refilled = stack.now
+        self._src = bytearray(4)          # sender of the current reply, valid during the callback
+
+    def tick(self, now):
+        if ticks_diff(now, self._refilled) >= 1000:
+            self._refilled = now
+            self.unreach_budget = self.unreach_per_s
+
+    def input(self, length, broadcast):
+        s = self.stack
+        buf = s.buf
+        stats = s.stats
+        stats["icmp_rx"] += 1
+        if length < 8:
+            stats["icmp_drop_short"] += 1
+            return
+        if sum16(buf, TRANSPORT, length, 0) != 0xFFFF:
+            stats["icmp_drop_checksum"] += 1
+            return
+        kind = buf[TRANSPORT]
+        if kind == ECHO_REQUEST and buf[TRANSPORT + 1] == 0 and not broadcast:
+            stats["icmp_echo_rx"] += 1
+            self._echo_reply(length)
+        elif kind == ECHO_REPLY:
+            stats["icmp_echo_reply_rx"] += 1
+            self._echo_reply_in(length)
+        elif kind == UNREACHABLE:
+            stats["icmp_unreach_rx"] += 1
+        else:
+            stats["icmp_drop_type"] += 1
+
+    def _echo_reply(self, length):
+        """Turn the echo request into its reply in place: swap the addresses, change
+        the type and adjust the checksum incrementally (RFC 1624, eqn. 3)."""
+        s = self.stack
+        buf = s.buf
+        ip = s.ipv4
+        ip.prepare_reply()
+        buf[TRANSPORT] = ECHO_REPLY
+        c = (~get16(buf, TRANSPORT + 2) & 0xFFFF) + (~(ECHO_REQUEST << 8) & 0xFFFF)
+        c = (c & 0xFFFF) + (c >> 16)
+        c = (c & 0xFFFF) + (c >> 16)
+        put16(buf, TRANSPORT + 2, ~c & 0xFFFF)
+        s.stats["icmp_tx"] += 1
+        ip.send_reply(PROTO_ICMP, length)
+
+    def _echo_reply_in(self, length):
+        buf = self.stack.buf
+        if get16(buf, TRANSPORT + 4) != self.ident or length < 12 or self.on_echo_reply is None:
+            return
+        sent = ((buf[ICMP_DATA] & 0x3F) << 24) | (buf[ICMP_DATA + 1] << 16) | get16(buf, ICMP_DATA + 2)
+        copy_to = self._src
+        for k in range(4):
+            copy_to[k] = buf[IP + 12 + k]
+        self.on_echo_reply(copy_to, get16(buf, TRANSPORT + 6), ticks_diff(self.stack.now, sent))
+
+    def ping(self, ip, seq, size=32):
+        """Send an echo request to ip (4 bytes) carrying size data bytes (the first
+        four hold the send time).  False when it could not go out yet (ARP miss)."""
+        s = self.stack
+        buf = s.buf
+        size = max(4, min(size, s.mtu - 28))
+        buf[IP_DST:IP_DST + 4] = ip
+        buf[TRANSPORT] = ECHO_REQUEST
+        buf[TRANSPORT + 1] = 0
+        put16(buf, TRANSPORT + 2, 0)
+        put16(buf, TRANSPORT + 4, self.ident)
+        put16(buf, TRANSPORT + 6, seq & 0xFFFF)
+        now = s.now
+        buf[ICMP_DATA] = (now >> 24) & 0xFF
+        buf[ICMP_DATA + 1] = (now >> 16) & 0xFF
+        put16(buf, ICMP_DATA + 2, now & 0xFFFF)
+        for k in range(4, size):
+            buf[ICMP_DATA + k] = k & 0xFF
+        put16(buf, TRANSPORT + 2, ~sum16(buf, TRANSPORT, 8 + size, 0) & 0xFFFF)
+        s.stats["icmp_tx"] += 1
+        return s.ipv4.send(PROTO_ICMP, 8 + size)
+
+    def port_unreachable(self, length):
+        """Answer the UDP datagram in the buffer (length bytes after the IP header)
+        with port unreachable, quoting its IP header and first 8 payload bytes."""
+        s = self.stack
+        if self.unreach_budget <= 0:
+            s.stats["icmp_unreach_limited"] += 1
+            return
+        self.unreach_budget -= 1
+        buf = s.buf
+        quoted = 20 + min(8, length)
+        copy_within(buf, TRANSPORT + 8, IP, quoted)
+        s.ipv4.prepare_reply()
+        buf[TRANSPORT] = UNREACHABLE
+        buf[TRANSPORT + 1] = _PORT_UNREACHABLE
+        for k in range(2, 8):
+            buf[TRANSPORT + k] = 0
+        put16(buf, TRANSPORT + 2, ~sum16(buf, TRANSPORT, 8 + quoted, 0) & 0xFFFF)
+        s.stats["icmp_unreach_tx"] += 1
+        s.stats["icmp_tx"] += 1
+        s.ipv4.send_reply(PROTO_ICMP, 8 + quoted)

@@ -1,0 +1,182 @@
+"""IPv4 (RFC 791): input validation and dispatch, header output and next-hop routing."""
+from uipy.compat import const, sum16
+from uipy.frame import IP, IP_SRC, IP_DST, TRANSPORT, BROADCAST_MAC, copy_within, get16, put16
+
+PROTO_ICMP = const(1)
+PROTO_TCP = const(6)
+PROTO_UDP = const(17)
+
+_TTL = const(64)
+
+
+def ip_bytes(value, what="address"):
+    """'198.18.0.2' (or 4 bytes) -> bytes(4); a clear ValueError otherwise."""
+    if isinstance(value, (bytes, bytearray)):
+        if len(value) == 4:
+            return bytes(value)
+    elif isinstance(value, str):
+        parts = value.split(".")
+        if len(parts) == 4:
+            out = bytearray(4)
+            ok = True
+            for i in range(4):
+                p = parts[i]
+                if not p.isdigit() or len(p) > 3 or int(p) > 255:
+                    ok = False
+                    break
+                out[i] = int(p)
+            if ok:
+                return bytes(out)
+    raise ValueError("uipy: bad IPv4 %s %r (expected dotted quad like '198.18.0.2')" % (what, value))
+
+
+def ip_str(b, off=0):
+    return "%d.%d.%d.%d" % (b[off], b[off + 1], b[off + 2], b[off + 3])
+
+
+class Ipv4:
+    def __init__(self, stack, ident):
+        self.stack = stack
+        self.ident = ident & 0xFFFF
+        self.ttl = _TTL
+        self.handlers = {}            # protocol number -> input(payload_len); filled by the stack
+
+    # --- input ---
+
+    def input(self, n):
+        s = self.stack
+        buf = s.buf
+        stats = s.stats
+        stats["ip_rx"] += 1
+        if n < TRANSPORT or buf[IP] >> 4 != 4:
+            stats["ip_drop_header"] += 1
+            return
+        hlen = (buf[IP] & 0x0F) * 4
+        total = get16(buf, IP + 2)
+        if hlen < 20 or total < hlen or IP + total > n:
+            stats["ip_drop_header"] += 1
+            return
+        if sum16(buf, IP, hlen, 0) != 0xFFFF:
+            stats["ip_drop_checksum"] += 1
+            return
+        if get16(buf, IP + 6) & 0x3FFF:      # more-fragments flag or an offset
+            stats["ip_drop_fragment"] += 1
+            return
+        if not self._source_ok() :
+            stats["ip_drop_source"] += 1
+            return
+        broadcast = self._dest_kind()
+        if broadcast < 0:
+            stats["ip_drop_not_for_us"] += 1
+            return
+        if hlen > 20:
+            self._strip_options(hlen, total)
+            total -= hlen - 20
+        handler = self.handlers.get(buf[IP + 9])
+        if handler is None:
+            stats["ip_drop_proto"] += 1
+            return
+        handler(total - 20, broadcast)
+
+    def _source_ok(self):
+        """Refuse broadcast, multicast, zero-net and loopback sources (no replies to them)."""
+        buf = self.stack.buf
+        first = buf[IP_SRC]
+        if first >= 224 or first == 127:
+            return False
+        if first == 0:
+            # 0.0.0.0 is a legal source only for broadcasts (DHCP discover)
+            return get16(buf, IP_SRC) == 0 and get16(buf, IP_SRC + 2) == 0
+        s = self.stack
+        hi = get16(buf, IP_SRC)
+        lo = get16(buf, IP_SRC + 2)
+        if (hi | s.mask_hi) == 0xFFFF and (lo | s.mask_lo) == 0xFFFF and s.mask_lo != 0xFFFF:
+            return (hi & s.mask_hi) != s.net_hi or (lo & s.mask_lo) != s.net_lo
+        return True
+
+    def _dest_kind(self):
+        """0 for our unicast address, 1 for a broadcast we accept, -1 otherwise."""
+        s = self.stack
+        buf = s.buf
+        hi = get16(buf, IP_DST)
+        lo = get16(buf, IP_DST + 2)
+        if hi == s.ip_hi and lo == s.ip_lo and (hi | lo):
+            return 0
+        if hi == 0xFFFF and lo == 0xFFFF:
+            return 1
+        if (hi | s.mask_hi) == 0xFFFF and (lo | s.mask_lo) == 0xFFFF and \
+                (hi & s.mask_hi) == s.net_hi and (lo & s.mask_lo) == s.net_lo and (s.ip_hi | s.ip_lo):
+            return 1
+        return -1
+
+    def _strip_options(self, hlen, total):
+        """Move the payload down to TRANSPORT so upper layers use fixed offsets."""
+        buf = self.stack.buf
+        copy_within(buf, TRANSPORT, IP + hlen, total - hlen)
+        buf[IP] = 0x45
+        put16(buf, IP + 2, total - hlen + 20)
+        self.stack.stats["ip_options_stripped"] += 1
+
+    # --- output ---
+
+    def prepare_reply(self):
+        """Address the packet in the buffer back to its sender (IP and Ethernet)."""
+        s = self.stack
+        buf = s.buf
+        copy_within(buf, IP_DST, IP_SRC, 4)
+        buf[IP_SRC:IP_SRC + 4] = s.ip
+        copy_within(buf, 0, 6, 6)
+
+    def finish(self, proto, payload_len):
+        """Fill in the IPv4 header (addresses already in place) and the Ethernet
+        source and type.  Returns the frame length."""
+        s = self.stack
+        buf = s.buf
+        buf[IP] = 0x45
+        buf[IP + 1] = 0
+        put16(buf, IP + 2, payload_len + 20)
+        put16(buf, IP + 4, self.ident)
+        self.ident = (self.ident + 1) & 0xFFFF
+        buf[IP + 6] = 0
+        buf[IP + 7] = 0
+        buf[IP + 8] = self.ttl
+        buf[IP + 9] = proto
+        buf[IP + 10] = 0
+        buf[IP + 11] = 0
+        put16(buf, IP + 10, ~sum16(buf, IP, 20, 0) & 0xFFFF)
+        buf[6:12] = s.mac
+        buf[12] = 0x08
+        buf[13] = 0x00
+        s.stats["ip_tx"] += 1
+        return TRANSPORT + payload_len
+
+    def send_reply(self, proto, payload_len):
+        """Send a reply prepared with prepare_reply (Ethernet destination known)."""
+        self.stack.send_frame(self.finish(proto, payload_len))
+
+    def send(self, proto, payload_len):
+        """Send the packet in the buffer to the IPv4 destination already written at
+        IP_DST.  Resolves the next hop; on an ARP miss the frame is replaced by an
+        ARP request and False is returned (the caller retries later)."""
+        s = self.stack
+        buf = s.buf
+        buf[IP_SRC:IP_SRC + 4] = s.ip
+        n = self.finish(proto, payload_len)
+        hi = get16(buf, IP_DST)
+        lo = get16(buf, IP_DST + 2)
+        if (hi == 0xFFFF and lo == 0xFFFF) or (
+                (hi & s.mask_hi) == s.net_hi and (lo & s.mask_lo) == s.net_lo
+                and (hi | s.mask_hi) == 0xFFFF and (lo | s.mask_lo) == 0xFFFF):
+            buf[0:6] = BROADCAST_MAC
+            return s.send_frame(n)
+        if (hi & s.mask_hi) != s.net_hi or (lo & s.mask_lo) != s.net_lo:
+            if (s.gw_hi | s.gw_lo) == 0:
+                s.stats["ip_no_route"] += 1
+                return False
+            hi = s.gw_hi
+            lo = s.gw_lo
+        if s.arp.lookup_into(hi, lo, buf, 0):
+            return s.send_frame(n)
+        s.stats["arp_miss"] += 1
+        s.arp.request(hi, lo)
+        return False

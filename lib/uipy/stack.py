@@ -1,0 +1,191 @@
+"""The Stack: configuration, the Ethernet layer, poll() and the periodic tick."""
+from uipy import compat
+from uipy.compat import ticks_add, ticks_diff
+from uipy.frame import FRAME_MAX, FRAME_MIN, new_buffer, equal_at, get16
+from uipy.stats import new_counters
+from uipy.arp import Arp
+from uipy.ipv4 import Ipv4, ip_bytes, ip_str, PROTO_ICMP, PROTO_UDP
+from uipy.icmp import Icmp
+from uipy.udp import Udp
+
+ETHERTYPE_IPV4 = 0x0800
+ETHERTYPE_ARP = 0x0806
+
+
+def _check_mac(mac):
+    if not isinstance(mac, (bytes, bytearray)) or len(mac) != 6:
+        raise ValueError("uipy: the NIC's MAC must be 6 bytes, got %r" % (mac,))
+    if mac[0] & 1:
+        raise ValueError("uipy: the NIC's MAC %s is a multicast address" % mac_str(mac))
+    if mac == b"\x00" * 6:
+        raise ValueError("uipy: the NIC's MAC is all zeros")
+    return bytes(mac)
+
+
+def mac_str(mac):
+    return ":".join("%02x" % b for b in mac)
+
+
+class Stack:
+    """One network interface.  Call poll() often; nothing in it blocks.
+
+    nic: driver object with mac, recv_into(mv), send(mv, n), link_up().
+    clock: function returning milliseconds that wrap like time.ticks_ms
+    (tests pass a compat.VirtualClock).
+    """
+
+    def __init__(self, nic, ip=None, netmask="255.255.255.0", gateway=None,
+                 arp_size=8, udp_size=4, clock=None, tick_ms=100,
+                 arp_max_age_ms=300000, arp_retry_ms=1000, arp_pending_ms=5000,
+                 icmp_unreach_per_s=10, poll_budget=8):
+        for name, value in (("arp_size", arp_size), ("udp_size", udp_size),
+                            ("tick_ms", tick_ms), ("poll_budget", poll_budget)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError("uipy: %s must be a positive int, got %r" % (name, value))
+        self.nic = nic
+        self.mac = _check_mac(getattr(nic, "mac", None))
+        self.clock = clock or compat.ticks_ms
+        self.now = self.clock()
+        self.buf, self.mv = new_buffer()
+        self.mtu = FRAME_MAX - 14
+        self.stats = new_counters()
+        self.tick_ms = tick_ms
+        self.poll_budget = poll_budget
+        self._next_tick = ticks_add(self.now, tick_ms)
+        self.last_error = None
+        self.ip = b"\x00\x00\x00\x00"
+        self.ip_hi = self.ip_lo = 0
+        self.mask_hi = self.mask_lo = 0xFFFF
+        self.net_hi = self.net_lo = 0
+        self.gw_hi = self.gw_lo = 0
+        self.arp = Arp(self, arp_size, arp_max_age_ms, arp_retry_ms, arp_pending_ms)
+        self.ipv4 = Ipv4(self, compat.random_u16())
+        self.icmp = Icmp(self, compat.random_u16(), icmp_unreach_per_s)
+        self.udp = Udp(self, udp_size)
+        self.ipv4.handlers[PROTO_ICMP] = self.icmp.input
+        self.ipv4.handlers[PROTO_UDP] = self.udp.input
+        if ip is not None:
+            self.set_address(ip, netmask, gateway)
+
+    # --- configuration ---
+
+    def set_address(self, ip, netmask="255.255.255.0", gateway=None):
+        """Set (or change) the interface address; announces it with gratuitous ARP."""
+        ip = ip_bytes(ip, "address")
+        mask = ip_bytes(netmask, "netmask")
+        m = int.from_bytes(mask, "big")
+        if m == 0 or (((~m) & 0xFFFFFFFF) + 1) & (~m & 0xFFFFFFFF):
+            raise ValueError("uipy: netmask %s is not a contiguous prefix" % ip_str(mask))
+        hi = (ip[0] << 8) | ip[1]
+        lo = (ip[2] << 8) | ip[3]
+        mhi = (mask[0] << 8) | mask[1]
+        mlo = (mask[2] << 8) | mask[3]
+        if ip[0] == 0 or ip[0] >= 224 or ip[0] == 127:
+            raise ValueError("uipy: %s cannot be an interface address" % ip_str(ip))
+        if mlo < 0xFFFE and ((lo | mlo) == 0xFFFF and (hi | mhi) == 0xFFFF or (lo & ~mlo) == 0 and (hi & ~mhi & 0xFFFF) == 0):
+            raise ValueError("uipy: %s is the network or broadcast address of its subnet" % ip_str(ip))
+        gw_hi = gw_lo = 0
+        if gateway is not None:
+            gw = ip_bytes(gateway, "gateway")
+            gw_hi = (gw[0] << 8) | gw[1]
+            gw_lo = (gw[2] << 8) | gw[3]
+            if (gw_hi & mhi) != (hi & mhi) or (gw_lo & mlo) != (lo & mlo):
+                raise ValueError("uipy: gateway %s is not in the subnet of %s/%s"
+                                 % (ip_str(gw), ip_str(ip), ip_str(mask)))
+        self.ip = ip
+        self.ip_hi, self.ip_lo = hi, lo
+        self.mask_hi, self.mask_lo = mhi, mlo
+        self.net_hi, self.net_lo = hi & mhi, lo & mlo
+        self.gw_hi, self.gw_lo = gw_hi, gw_lo
+        self.arp.clear()
+        self.arp.announce()
+
+    # --- the loop ---
+
+    def poll(self):
+        """Handle waiting frames (up to poll_budget) and the periodic tick when due.
+        Returns the number of frames handled.  Never raises for bad input."""
+        nic = self.nic
+        mv = self.mv
+        handled = 0
+        self.now = self.clock()
+        while handled < self.poll_budget:
+            n = nic.recv_into(mv)
+            if not n:
+                break
+            handled += 1
+            try:
+                self.input(n)
+            except Exception as e:           # a bug or a handler's error: count, keep going
+                self.stats["handler_errors"] += 1
+                self.last_error = e
+        if ticks_diff(self.now, self._next_tick) >= 0:
+            self._next_tick = ticks_add(self.now, self.tick_ms)
+            try:
+                self.tick(self.now)
+            except Exception as e:
+                self.stats["handler_errors"] += 1
+                self.last_error = e
+        return handled
+
+    async def serve(self, idle_ms=5):
+        """asyncio: poll forever, yielding to other tasks between passes."""
+        while True:
+            await compat.sleep_ms(0 if self.poll() else idle_ms)
+
+    def tick(self, now):
+        self.arp.tick(now)
+        self.icmp.tick(now)
+
+    def input(self, n):
+        """Handle one received frame of n bytes in the buffer."""
+        buf = self.buf
+        stats = self.stats
+        stats["rx_frames"] += 1
+        if n < 14:
+            stats["drop_short"] += 1
+            return
+        if n > FRAME_MAX:
+            stats["drop_oversize"] += 1
+            return
+        if buf[0] & 1:
+            if not (buf[0] == 0xFF and buf[1] == 0xFF and buf[2] == 0xFF and
+                    buf[3] == 0xFF and buf[4] == 0xFF and buf[5] == 0xFF):
+                stats["drop_not_for_us"] += 1     # multicast: no groups joined
+                return
+        elif not equal_at(buf, 0, self.mac):
+            stats["drop_not_for_us"] += 1
+            return
+        kind = get16(buf, 12)
+        if kind == ETHERTYPE_IPV4:
+            self.ipv4.input(n)
+        elif kind == ETHERTYPE_ARP:
+            self.arp.input(n)
+        else:
+            stats["drop_ethertype"] += 1
+
+    def send_frame(self, n):
+        """Send the first n bytes of the buffer as one frame (padded to 60)."""
+        buf = self.buf
+        while n < FRAME_MIN:
+            buf[n] = 0
+            n += 1
+        self.stats["tx_frames"] += 1
+        if self.nic.send(self.mv, n) is False:
+            self.stats["tx_errors"] += 1
+            return False
+        return True
+
+    # --- conveniences for applications ---
+
+    def udp_bind(self, port, handler):
+        self.udp.bind(port, handler)
+
+    def udp_sendto(self, data, ip, port, src_port):
+        return self.udp.sendto(data, ip_bytes(ip) if isinstance(ip, str) else ip, port, src_port)
+
+    def ping(self, ip, seq, size=32):
+        return self.icmp.ping(ip_bytes(ip) if isinstance(ip, str) else ip, seq, size)
+
+    def link_up(self):
+        return self.nic.link_up()

@@ -1,0 +1,97 @@
+"""UDP (RFC 768): a fixed table of bound ports with receive callbacks, and sendto.
+
+A received checksum of 0 means the sender did not compute one; a computed
+checksum of 0 is sent as 0xFFFF.
+"""
+from uipy.compat import sum16
+from uipy.frame import IP_SRC, IP_DST, TRANSPORT, UDP_DATA, get16, put16
+from uipy.ipv4 import PROTO_UDP
+
+
+def pseudo_sum(buf, length, proto):
+    """Sum of the IPv4 pseudo-header: both addresses (contiguous), protocol, length."""
+    return sum16(buf, IP_SRC, 8, proto + length)
+
+
+class Udp:
+    def __init__(self, stack, size):
+        if size < 1:
+            raise ValueError("uipy: udp_size must be at least 1")
+        self.stack = stack
+        self.ports = [0] * size
+        self.handlers = [None] * size
+        self._src = bytearray(4)      # sender address handed to handlers
+
+    def bind(self, port, handler):
+        """Deliver datagrams for port to handler(data, src_ip, src_port).
+        data is a memoryview and src_ip a bytearray, both valid only during the call."""
+        if not 0 < port < 65536:
+            raise ValueError("uipy: UDP port %r out of range 1..65535" % (port,))
+        if port in self.ports:
+            raise ValueError("uipy: UDP port %d is already bound" % port)
+        for i in range(len(self.ports)):
+            if self.ports[i] == 0:
+                self.ports[i] = port
+                self.handlers[i] = handler
+                return
+        raise ValueError("uipy: UDP table full (udp_size=%d)" % len(self.ports))
+
+    def unbind(self, port):
+        for i in range(len(self.ports)):
+            if self.ports[i] == port:
+                self.ports[i] = 0
+                self.handlers[i] = None
+
+    def input(self, length, broadcast):
+        s = self.stack
+        buf = s.buf
+        stats = s.stats
+        stats["udp_rx"] += 1
+        if length < 8:
+            stats["udp_drop_header"] += 1
+            return
+        ulen = get16(buf, TRANSPORT + 4)
+        if ulen < 8 or ulen > length:
+            stats["udp_drop_header"] += 1
+            return
+        if get16(buf, TRANSPORT + 6) and sum16(buf, TRANSPORT, ulen, pseudo_sum(buf, ulen, PROTO_UDP)) != 0xFFFF:
+            stats["udp_drop_checksum"] += 1
+            return
+        port = get16(buf, TRANSPORT + 2)
+        ports = self.ports
+        for i in range(len(ports)):
+            handler = self.handlers[i]
+            if ports[i] == port and handler is not None:
+                src = self._src
+                for k in range(4):
+                    src[k] = buf[IP_SRC + k]
+                handler(s.mv[UDP_DATA:TRANSPORT + ulen], src, get16(buf, TRANSPORT))
+                return
+        stats["udp_no_port"] += 1
+        if not broadcast:
+            s.icmp.port_unreachable(length)
+
+    def sendto(self, data, ip, port, src_port):
+        """Send data (bytes-like) to ip (4 bytes) and port.  False when it could not
+        go out yet (ARP miss: the frame became an ARP request; send again later)."""
+        n = len(data)
+        if n > self.stack.mtu - 28:
+            raise ValueError("uipy: UDP payload of %d bytes exceeds %d" % (n, self.stack.mtu - 28))
+        self.stack.buf[UDP_DATA:UDP_DATA + n] = data
+        return self.send_payload(n, ip, port, src_port)
+
+    def send_payload(self, n, ip, port, src_port):
+        """Send the n bytes already written at UDP_DATA (for instance a reply built
+        in place over the received datagram) to ip and port."""
+        s = self.stack
+        buf = s.buf
+        buf[IP_DST:IP_DST + 4] = ip
+        buf[IP_SRC:IP_SRC + 4] = s.ip
+        put16(buf, TRANSPORT, src_port)
+        put16(buf, TRANSPORT + 2, port)
+        put16(buf, TRANSPORT + 4, n + 8)
+        put16(buf, TRANSPORT + 6, 0)
+        c = ~sum16(buf, TRANSPORT, n + 8, pseudo_sum(buf, n + 8, PROTO_UDP)) & 0xFFFF
+        put16(buf, TRANSPORT + 6, c if c else 0xFFFF)
+        s.stats["udp_tx"] += 1
+        return s.ipv4.send(PROTO_UDP, n + 8)

@@ -3,11 +3,13 @@
 import os
 
 from levels import ROOT, VENV_BIN, run, tool
+from mpycompile import compile_tree
 
 
-def test_golden_frames_under_micropython_unix_64k_heap():
+def test_golden_frames_under_micropython_unix_64k_heap(tmp_path):
     mp = tool("micropython", VENV_BIN)
-    r = run([mp, "-X", "heapsize=64K", "host_tests/mpy/golden_check.py", ROOT])
+    lib = compile_tree(tmp_path / "lib")
+    r = run([mp, "-X", "heapsize=64K", "host_tests/mpy/golden_check.py", ROOT, lib])
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
     assert "failures: 0" in r.stdout
     assert "checksum: viper" in r.stdout          # the native emitter path is the one tested

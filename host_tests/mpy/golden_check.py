@@ -1,10 +1,12 @@
 """Run under the MicroPython unix port: the golden-frame replay must pass.
-Usage: micropython -X heapsize=64K host_tests/mpy/golden_check.py <repo root>"""
+Usage: micropython -X heapsize=64K host_tests/mpy/golden_check.py <repo root> [module dir]
+The module dir holds the stack precompiled with mpy-cross, as on a board
+(compiling the sources needs more heap than running them); default <root>/lib."""
 import sys
 
 root = sys.argv[1] if len(sys.argv) > 1 else "."
-sys.path.insert(0, root + "/lib")
 sys.path.insert(0, root + "/host_tests")
+sys.path.insert(0, sys.argv[2] if len(sys.argv) > 2 else root + "/lib")
 
 import gc
 import golden_replay

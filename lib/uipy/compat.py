@@ -120,3 +120,51 @@ if MICROPYTHON:
         from uipy.csum_viper import sum16_viper as sum16
     except (ImportError, SyntaxError, MemoryError):
         pass
+
+
+# --- copying bytes into the frame buffer without a temporary slice ---
+
+def copy_loop(dst, dst_off, src, src_off, n):
+    for i in range(n):
+        dst[dst_off + i] = src[src_off + i]
+
+
+def copy_slice(dst, dst_off, src, src_off, n):
+    """CPython: slicing a memoryview copies once, at C speed."""
+    dst[dst_off:dst_off + n] = memoryview(src)[src_off:src_off + n]
+
+
+copy_into = copy_slice
+if MICROPYTHON:
+    copy_into = copy_loop
+    try:
+        from uipy.csum_viper import copy_viper as copy_into
+    except (ImportError, SyntaxError, MemoryError):
+        pass
+
+
+# --- a keyed hash for initial sequence numbers (RFC 6528) ---
+
+try:
+    from hashlib import sha256 as _sha256
+except ImportError:
+    _sha256 = None
+
+_SECRET = random_bytes(16)
+
+
+def keyed_hash32(data):
+    """32 bits of a keyed hash of data, as (high 16, low 16)."""
+    if _sha256 is not None:
+        d = _sha256(_SECRET + data).digest()
+    else:
+        # FNV-1a over secret + data, in 16-bit halves so it stays in small ints
+        hi, lo = 0x811C, 0x9DC5
+        for b in _SECRET + data:
+            lo ^= b
+            # multiply by the FNV prime 0x01000193 = (0x0100 << 16) + 0x0193
+            nlo = lo * 0x0193
+            nhi = hi * 0x0193 + lo * 0x0100 + (nlo >> 16)
+            hi, lo = nhi & 0xFFFF, nlo & 0xFFFF
+        return hi, lo
+    return (d[0] << 8) | d[1], (d[2] << 8) | d[3]

@@ -20,3 +20,13 @@ def sum16_viper(buf, start: int, n: int, acc: int) -> int:
     while s > 0xFFFF:
         s = (s & 0xFFFF) + (s >> 16)
     return s
+
+
+@micropython.viper
+def copy_viper(dst, dst_off: int, src, src_off: int, n: int):
+    d = ptr8(dst)  # type: ignore
+    s = ptr8(src)  # type: ignore
+    i = 0
+    while i < n:
+        d[dst_off + i] = s[src_off + i]
+        i += 1

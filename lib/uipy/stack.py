@@ -4,7 +4,7 @@ from uipy.compat import ticks_add, ticks_diff
 from uipy.frame import FRAME_MAX, FRAME_MIN, new_buffer, equal_at, get16
 from uipy.stats import new_counters
 from uipy.arp import Arp
-from uipy.ipv4 import Ipv4, ip_bytes, ip_str, PROTO_ICMP, PROTO_UDP
+from uipy.ipv4 import Ipv4, ip_bytes, ip_str, PROTO_ICMP, PROTO_UDP, PROTO_TCP
 from uipy.icmp import Icmp
 from uipy.udp import Udp
 
@@ -32,12 +32,15 @@ class Stack:
     nic: driver object with mac, recv_into(mv), send(mv, n), link_up().
     clock: function returning milliseconds that wrap like time.ticks_ms
     (tests pass a compat.VirtualClock).
+    tcp: dict of TCP settings (see uipy.tcp.Tcp: conns, listeners, window, ...),
+    or False for a UDP-only stack (TCP's code then never loads: about 13 KB
+    less heap on a 32-bit board).
     """
 
     def __init__(self, nic, ip=None, netmask="255.255.255.0", gateway=None,
-                 arp_size=8, udp_size=4, clock=None, tick_ms=100,
+                 arp_size=8, udp_size=4, clock=None, tick_ms=50,
                  arp_max_age_ms=300000, arp_retry_ms=1000, arp_pending_ms=5000,
-                 icmp_unreach_per_s=10, poll_budget=8):
+                 icmp_unreach_per_s=10, poll_budget=8, tcp=None):
         for name, value in (("arp_size", arp_size), ("udp_size", udp_size),
                             ("tick_ms", tick_ms), ("poll_budget", poll_budget)):
             if not isinstance(value, int) or value < 1:
@@ -64,6 +67,11 @@ class Stack:
         self.udp = Udp(self, udp_size)
         self.ipv4.handlers[PROTO_ICMP] = self.icmp.input
         self.ipv4.handlers[PROTO_UDP] = self.udp.input
+        self.tcp = None
+        if tcp is not False:
+            from uipy.tcp import Tcp
+            self.tcp = Tcp(self, **(tcp or {}))
+            self.ipv4.handlers[PROTO_TCP] = self.tcp.input
         if ip is not None:
             self.set_address(ip, netmask, gateway)
 
@@ -119,6 +127,13 @@ class Stack:
             except Exception as e:           # a bug or a handler's error: count, keep going
                 self.stats["handler_errors"] += 1
                 self.last_error = e
+        tcp = self.tcp
+        if tcp is not None and (tcp.pending or tcp.wakeups):
+            try:
+                tcp.flush()
+            except Exception as e:
+                self.stats["handler_errors"] += 1
+                self.last_error = e
         if ticks_diff(self.now, self._next_tick) >= 0:
             self._next_tick = ticks_add(self.now, self.tick_ms)
             try:
@@ -136,6 +151,8 @@ class Stack:
     def tick(self, now):
         self.arp.tick(now)
         self.icmp.tick(now)
+        if self.tcp is not None:
+            self.tcp.tick(now)
 
     def input(self, n):
         """Handle one received frame of n bytes in the buffer."""
@@ -186,6 +203,19 @@ class Stack:
 
     def ping(self, ip, seq, size=32):
         return self.icmp.ping(ip_bytes(ip) if isinstance(ip, str) else ip, seq, size)
+
+    def listen(self, port, handler, backlog=2):
+        """Accept TCP connections on port; handler(conn, events) gets their events."""
+        self._need_tcp().listen(port, handler, backlog)
+
+    def connect(self, ip, port, handler):
+        """Open a TCP connection; returns the Conn (CONNECTED arrives later)."""
+        return self._need_tcp().connect(ip_bytes(ip) if isinstance(ip, str) else ip, port, handler)
+
+    def _need_tcp(self):
+        if self.tcp is None:
+            raise ValueError("uipy: this stack was made with tcp=False")
+        return self.tcp
 
     def link_up(self):
         return self.nic.link_up()

@@ -18,6 +18,13 @@ NAMES = (
     "icmp_unreach_limited",
     # UDP
     "udp_rx", "udp_tx", "udp_drop_header", "udp_drop_checksum", "udp_no_port",
+    # TCP
+    "tcp_rx", "tcp_tx", "tcp_drop_header", "tcp_drop_checksum", "tcp_drop_options",
+    "tcp_drop_broadcast", "tcp_drop_unacceptable", "tcp_drop_no_ack", "tcp_out_of_order",
+    "tcp_rst_rx", "tcp_rst_tx", "tcp_challenge_acks", "tcp_challenge_limited",
+    "tcp_syn_backlog_full", "tcp_syn_table_full", "tcp_timewait_recycled",
+    "tcp_retransmits", "tcp_fast_retransmits", "tcp_timeouts", "tcp_dup_acks",
+    "tcp_window_probes", "tcp_keepalives", "tcp_connects", "tcp_accepts",
 )
 
 

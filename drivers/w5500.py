@@ -1,0 +1,406 @@
+"""WIZnet W5500 driver: socket 0 in MACRAW mode passes raw Ethernet frames.
+
+Register facts come from shared/HARDWARE.md section 1 ([V2] facts only).
+Socket 0 gets all 16 KB of RX and TX buffer. Frame data moves in one SPI
+transaction per frame, straight between the chip and the caller's buffer.
+
+SPI cost per frame (measured against tools/w5500_emu.py, see host_tests):
+receive 6 transactions for a lone frame (RSR+RX_RD read twice, header and
+payload in one CS frame, RX_RD write, RECV, Sn_CR check) and 4 for each
+further frame already known to be waiting; send 7 (FSR..TX_WR read twice,
+data, TX_WR, SEND, Sn_CR+Sn_IR poll, SEND_OK clear). The only allocation per
+frame is the memoryview slice the SPI call needs (two for a padded frame).
+recv_into() needs a memoryview (a bytearray slice would be a copy).
+
+Multicast (HARDWARE.md 1.12): with MFEN=1 the chip accepts frames for SHAR
+and broadcast, and whether it passes multicast is unspecified (reports say
+some is dropped). So accept_multicast=True clears MFEN as well as MMB: the
+chip is then promiscuous and the stack's Ethernet layer drops unicast frames
+meant for other hosts. accept_multicast=False sets MFEN|MMB. Filter bits are
+set before OPEN (changes after OPEN are [U]), so changing them reopens socket 0.
+"""
+import time
+
+try:
+    from micropython import const  # type: ignore  (typed differently by the stubs)
+except ImportError:
+    def const(x):
+        return x
+
+from uipy.compat import ticks_ms, ticks_diff
+
+# common registers (block 0)
+_MR = const(0x0000)
+_SHAR = const(0x0009)
+_SIMR = const(0x0018)
+_PHYCFGR = const(0x002E)
+_VERSIONR = const(0x0039)
+# socket registers
+_SN_MR = const(0x0000)
+_SN_CR = const(0x0001)
+_SN_IR = const(0x0002)
+_SN_SR = const(0x0003)
+_SN_RXBUF_SIZE = const(0x001E)
+_SN_TX_FSR = const(0x0020)
+_SN_TX_WR = const(0x0024)
+_SN_RX_RSR = const(0x0026)
+_SN_RX_RD = const(0x0028)
+_SN_RX_WR = const(0x002A)
+_SN_IMR = const(0x002C)
+# control bytes: BSB << 3 | RWB << 2, variable-length mode
+_COMMON_R = const(0x00)
+_COMMON_W = const(0x04)
+_S0_R = const(0x08)
+_S0_W = const(0x0C)
+_S0_TX_W = const(0x14)
+_S0_RX_R = const(0x18)
+# values
+_MR_RST = const(0x80)
+_VERSION = const(0x04)
+_MACRAW = const(0x04)
+_MFEN = const(0x80)
+_MMB = const(0x20)
+_MIP6B = const(0x10)
+_CMD_OPEN = const(0x01)
+_CMD_CLOSE = const(0x10)
+_CMD_SEND = const(0x20)
+_CMD_RECV = const(0x40)
+_SOCK_MACRAW = const(0x42)
+_IR_SEND_OK = const(0x10)
+_IR_RECV = const(0x04)
+_BUF_SIZE = const(16384)
+_MIN_FRAME = const(60)
+_MAX_FRAME = const(1514)
+_CMD_TIMEOUT_MS = const(100)
+_RESET_WAIT_MS = const(50)
+_COUNT_MASK = const(0x3FFFFFFF)  # counters wrap before they become heap ints
+
+
+class W5500Error(OSError):
+    """The chip is missing, miswired or would not enter MACRAW mode."""
+
+
+def _sleep_ms(ms):
+    time.sleep(ms / 1000)
+
+
+class W5500:
+    def __init__(self, spi, cs, rst=None, int_pin=None, mac=b"\x02\x00\x00\x55\x00\x01",
+                 accept_multicast=False, block_ipv6=True, tx_timeout_ms=100):
+        self.spi = spi
+        self.cs = cs
+        self.int_pin = int_pin
+        self.mac = bytes(mac)
+        self.tx_timeout_ms = tx_timeout_ms
+        # one per CS frame / bytes clocked with headers; both wrap at 2**30
+        self.spi_transactions = 0
+        self.spi_bytes = 0
+        self.stats = {"rx_frames": 0, "tx_frames": 0, "rx_errors": 0, "tx_errors": 0,
+                      "tx_timeouts": 0, "recoveries": 0, "cmd_timeouts": 0}
+        # preallocated buffers: 3 header bytes followed by the register data
+        self._r1 = bytearray(4)
+        self._r2 = bytearray(5)
+        self._r4 = bytearray(7)
+        self._r6 = bytearray(9)
+        self._w1 = bytearray(4)
+        self._w2 = bytearray(5)
+        self._hdr = bytearray(3)
+        self._len = bytearray(2)
+        self._pad = memoryview(bytearray(_MIN_FRAME))
+        self._rx_rd = 0     # chip's RX read pointer, as we last wrote it
+        self._rx_avail = 0  # bytes of complete frames known to wait at _rx_rd
+        self._tx_failed = False
+        self._block_ipv6 = block_ipv6
+        self._mode = 0
+
+        cs.value(1)
+        if rst is not None:
+            rst.value(0)
+            _sleep_ms(1)
+            rst.value(1)
+            _sleep_ms(_RESET_WAIT_MS)
+        else:
+            self._write8(_MR, _COMMON_W, _MR_RST)
+            self._wait_reg(_MR, _COMMON_R, 0xFF, 0, 50)
+        self._check_version()
+        self._write8(_SIMR, _COMMON_W, 0)
+        w = bytearray(9)
+        w[3:9] = self.mac
+        self._write(_SHAR, _COMMON_W, w)
+        # all 16 KB to socket 0, nothing to sockets 1-7; sizes before OPEN
+        for n in range(8):
+            kb = 16 if n == 0 else 0
+            self._w2[3] = kb
+            self._w2[4] = kb
+            self._write(_SN_RXBUF_SIZE, _S0_W + 0x20 * n, self._w2)
+        self.allow_multicast(accept_multicast)
+        self._write8(_SN_IMR, _S0_W, _IR_RECV)
+        self._write8(_SIMR, _COMMON_W, 1 if int_pin is not None else 0)
+
+    # ------------------------------------------------------------ SPI frames
+    def _read(self, addr, ctrl, buf):
+        """One CS frame reading len(buf) - 3 bytes into buf[3:]."""
+        buf[0] = addr >> 8
+        buf[1] = addr & 0xFF
+        buf[2] = ctrl
+        self.cs.value(0)
+        try:
+            self.spi.write_readinto(buf, buf)
+        finally:
+            self.cs.value(1)
+        self.spi_transactions = (self.spi_transactions + 1) & _COUNT_MASK
+        self.spi_bytes = (self.spi_bytes + len(buf)) & _COUNT_MASK
+
+    def _write(self, addr, ctrl, buf):
+        """One CS frame writing buf[3:]."""
+        buf[0] = addr >> 8
+        buf[1] = addr & 0xFF
+        buf[2] = ctrl
+        self.cs.value(0)
+        try:
+            self.spi.write(buf)
+        finally:
+            self.cs.value(1)
+        self.spi_transactions = (self.spi_transactions + 1) & _COUNT_MASK
+        self.spi_bytes = (self.spi_bytes + len(buf)) & _COUNT_MASK
+
+    def _read8(self, addr, ctrl):
+        self._read(addr, ctrl, self._r1)
+        return self._r1[3]
+
+    def _write8(self, addr, ctrl, v):
+        self._w1[3] = v
+        self._write(addr, ctrl, self._w1)
+
+    def _write16(self, addr, ctrl, v):
+        self._w2[3] = v >> 8
+        self._w2[4] = v & 0xFF
+        self._write(addr, ctrl, self._w2)
+
+    def _read_stable(self, addr, buf, v=-1):
+        """Burst-read socket-0 registers from addr until the leading 16-bit
+        field reads the same twice (HARDWARE.md 1.8); v is a first reading
+        already in buf, if any. Returns the value, or -1 if it never settles."""
+        if v < 0:
+            self._read(addr, _S0_R, buf)
+            v = (buf[3] << 8) | buf[4]
+        for _ in range(4):
+            self._read(addr, _S0_R, buf)
+            w = (buf[3] << 8) | buf[4]
+            if w == v:
+                return v
+            v = w
+        return -1
+
+    def _wait_reg(self, addr, ctrl, mask, want, timeout_ms):
+        t0 = ticks_ms()
+        while True:
+            if self._read8(addr, ctrl) & mask == want:
+                return True
+            if ticks_diff(ticks_ms(), t0) > timeout_ms:
+                return False
+            _sleep_ms(1)
+
+    # ------------------------------------------------------------ bring-up
+    def _check_version(self):
+        # some parts read 0 right after reset: poll briefly
+        t0 = ticks_ms()
+        while True:
+            v = self._read8(_VERSIONR, _COMMON_R)
+            if v == _VERSION:
+                return
+            if ticks_diff(ticks_ms(), t0) > 20:
+                break
+            _sleep_ms(1)
+        if v == 0xFF:
+            raise W5500Error(
+                "W5500 not answering: VERSIONR read 0xFF (expected 0x04); MISO floating "
+                "or pulled high: check MISO wiring, the CS pin, power and reset")
+        if v == 0:
+            raise W5500Error(
+                "W5500 not answering: VERSIONR read 0x00 (expected 0x04); check "
+                "MISO/MOSI/SCK/CS wiring, power and reset")
+        raise W5500Error(
+            "W5500 not recognised: VERSIONR read 0x%02X (expected 0x04); wrong chip, "
+            "SPI mode (use mode 0) or clock too fast for the wiring" % v)
+
+    def _command(self, cmd):
+        self._write8(_SN_CR, _S0_W, cmd)
+        # the chip clears Sn_CR once it has taken the command (bounded wait)
+        b = self._r1
+        t0 = -1
+        while True:
+            self._read(_SN_CR, _S0_R, b)
+            if b[3] == 0:
+                return True
+            if t0 < 0:
+                t0 = ticks_ms()
+            elif ticks_diff(ticks_ms(), t0) > _CMD_TIMEOUT_MS:
+                self.stats["cmd_timeouts"] += 1
+                return False
+
+    def _open(self):
+        """(Re)open socket 0 in MACRAW with the current filter mode."""
+        self._rx_avail = 0
+        for _ in range(3):
+            self._command(_CMD_CLOSE)
+            self._write8(_SN_MR, _S0_W, self._mode)
+            self._command(_CMD_OPEN)
+            if self._read8(_SN_SR, _S0_R) == _SOCK_MACRAW:
+                self._write8(_SN_IR, _S0_W, 0xFF)
+                return
+        raise W5500Error("W5500 socket 0 would not open in MACRAW mode")
+
+    def _reopen(self):
+        self.stats["recoveries"] += 1
+        try:
+            self._open()
+        except OSError:
+            pass  # counted; the next call tries again through recovery
+
+    def allow_multicast(self, on):
+        """Accept multicast (and so all frames) or block it; reopens socket 0."""
+        mode = _MACRAW | (_MIP6B if self._block_ipv6 else 0)
+        if not on:
+            mode |= _MFEN | _MMB
+        self._mode = mode
+        self._open()
+
+    # ------------------------------------------------------------ NIC API
+    def link_up(self):
+        return bool(self._read8(_PHYCFGR, _COMMON_R) & 1)
+
+    def irq_pending(self):
+        """True when INTn is asserted (a frame arrived); True without an INT pin."""
+        return self.int_pin is None or self.int_pin.value() == 0
+
+    def recv_into(self, mv):
+        if self._rx_avail == 0:
+            rsr = self._rx_waiting()
+            if rsr == 0 and self.int_pin is not None and self.int_pin.value() == 0:
+                # clear RECV before looking again, so a frame landing now re-asserts INTn
+                self._write8(_SN_IR, _S0_W, _IR_RECV)
+                rsr = self._rx_waiting()
+            if rsr <= 0:
+                return 0
+            self._rx_avail = rsr
+        ptr = self._rx_rd
+        h = self._hdr
+        h[0] = ptr >> 8
+        h[1] = ptr & 0xFF
+        h[2] = _S0_RX_R
+        ln = self._len
+        spi = self.spi
+        # length header and payload in one CS frame
+        self.cs.value(0)
+        try:
+            spi.write(h)
+            spi.readinto(ln)
+            size = (ln[0] << 8) | ln[1]
+            n = size - 2
+            ok = _MIN_FRAME <= n <= _MAX_FRAME and size <= self._rx_avail
+            if ok and n <= len(mv):
+                spi.readinto(mv[:n])
+        finally:
+            self.cs.value(1)
+        self.spi_transactions = (self.spi_transactions + 1) & _COUNT_MASK
+        if not ok:
+            self.spi_bytes = (self.spi_bytes + 5) & _COUNT_MASK
+            self._rx_recover()
+            return 0
+        ptr = (ptr + size) & 0xFFFF
+        self._rx_rd = ptr
+        self._rx_avail -= size
+        self._write16(_SN_RX_RD, _S0_W, ptr)
+        self._command(_CMD_RECV)
+        if n > len(mv):  # caller's buffer too small: frame skipped
+            self.spi_bytes = (self.spi_bytes + 5) & _COUNT_MASK
+            self.stats["rx_errors"] += 1
+            return 0
+        self.spi_bytes = (self.spi_bytes + 5 + n) & _COUNT_MASK
+        self.stats["rx_frames"] += 1
+        return n
+
+    def _rx_waiting(self):
+        """Bytes waiting (double-read), loading _rx_rd; 0 none, -1 after a recovery."""
+        b = self._r4
+        self._read(_SN_RX_RSR, _S0_R, b)
+        rsr = (b[3] << 8) | b[4]
+        if rsr == 0:
+            return 0
+        rsr = self._read_stable(_SN_RX_RSR, b, rsr)
+        if rsr == 0:
+            return 0
+        if rsr < 0 or rsr > _BUF_SIZE:
+            self._rx_recover()
+            return -1
+        self._rx_rd = (b[5] << 8) | b[6]
+        return rsr
+
+    def _rx_recover(self):
+        """Bad length header or pointers: drop everything waiting (RX_RD = RX_WR)."""
+        self.stats["rx_errors"] += 1
+        self.stats["recoveries"] += 1
+        self._rx_avail = 0
+        wr = self._read_stable(_SN_RX_WR, self._r2)
+        if wr < 0:
+            self._reopen()
+            return
+        self._write16(_SN_RX_RD, _S0_W, wr)
+        if not self._command(_CMD_RECV):
+            self._reopen()
+
+    def send(self, mv, n):
+        if n < 14 or n > _MAX_FRAME:
+            self.stats["tx_errors"] += 1
+            return False
+        if self._tx_failed:
+            # after a timeout, check the link first rather than block again
+            if not self.link_up():
+                self.stats["tx_errors"] += 1
+                return False
+            self._tx_failed = False
+        size = n if n >= _MIN_FRAME else _MIN_FRAME
+        b = self._r6
+        free = self._read_stable(_SN_TX_FSR, b)
+        if free < size:
+            # nothing else sends on socket 0, so the buffer should be empty
+            self.stats["tx_errors"] += 1
+            self._reopen()
+            return False
+        ptr = (b[7] << 8) | b[8]
+        h = self._hdr
+        h[0] = ptr >> 8
+        h[1] = ptr & 0xFF
+        h[2] = _S0_TX_W
+        spi = self.spi
+        self.cs.value(0)
+        try:
+            spi.write(h)
+            spi.write(mv if n == len(mv) else mv[:n])
+            if n < size:  # pad short frames with zeros
+                spi.write(self._pad[n:])
+        finally:
+            self.cs.value(1)
+        self.spi_transactions = (self.spi_transactions + 1) & _COUNT_MASK
+        self.spi_bytes = (self.spi_bytes + 3 + size) & _COUNT_MASK
+        self._write16(_SN_TX_WR, _S0_W, (ptr + size) & 0xFFFF)
+        self._write8(_SN_CR, _S0_W, _CMD_SEND)
+        # wait for Sn_CR == 0 and SEND_OK together (Sn_CR, Sn_IR are adjacent)
+        r = self._r2
+        t0 = -1
+        while True:
+            self._read(_SN_CR, _S0_R, r)
+            if r[3] == 0 and r[4] & _IR_SEND_OK:
+                break
+            if t0 < 0:
+                t0 = ticks_ms()
+            elif ticks_diff(ticks_ms(), t0) > self.tx_timeout_ms:
+                # no SEND_OK: link down or chip stuck; reopen to drop the frame
+                self.stats["tx_timeouts"] += 1
+                self._tx_failed = True
+                self._reopen()
+                return False
+        self._write8(_SN_IR, _S0_W, _IR_SEND_OK)
+        self.stats["tx_frames"] += 1
+        return True

@@ -1,0 +1,1001 @@
+"""TCP (RFC 9293): the segment engine, output, timers and the connection table.
+
+The application side of a connection (events, send, close) is in tcp_conn.
+Congestion control follows RFC 5681 with NewReno recovery (RFC 6582), the
+retransmission timer RFC 6298, initial sequence numbers RFC 6528 and the
+blind-attack defences RFC 5961.
+
+Nagle's algorithm is not used: there is no coalescing send buffer to hold
+small writes back in, every conn.send() object is already a unit the
+application chose, and segments are cut at the MSS from the queued objects.
+"""
+from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_into, keyed_hash32, random_u16
+from uipy.frame import IP_SRC, IP_DST, TRANSPORT, TCP_DATA, get16, put16
+from uipy.ipv4 import PROTO_TCP
+from uipy.udp import pseudo_sum
+from uipy.tcp_conn import (Conn, CONNECTED, NEWDATA, ACKED, REXMIT, POLL, CLOSED, ABORTED, TIMEDOUT,
+                           ST_CLOSED, ST_SYN_SENT, ST_SYN_RCVD, ST_ESTABLISHED, ST_FIN_WAIT_1,
+                           ST_FIN_WAIT_2, ST_CLOSE_WAIT, ST_CLOSING, ST_LAST_ACK, ST_TIME_WAIT)
+
+FIN = const(0x01)
+SYN = const(0x02)
+RST = const(0x04)
+PSH = const(0x08)
+ACK = const(0x10)
+
+_FAR = const(0x1FFFFFFF)          # a sequence difference too large to matter
+_REBASE = const(1 << 28)          # move the sequence bases before offsets grow past small ints
+_CWND_MAX = const(1 << 20)
+
+
+def seq_diff(hi, lo, base_hi, base_lo):
+    """(hi:lo) - (base_hi:base_lo) modulo 2**32, signed; far values clamp to +-_FAR."""
+    d_lo = lo - base_lo
+    d_hi = hi - base_hi
+    if d_lo < 0:
+        d_lo += 0x10000
+        d_hi -= 1
+    d_hi &= 0xFFFF
+    if d_hi >= 0x8000:
+        d_hi -= 0x10000
+    if d_hi > 0x1FFF:
+        return _FAR
+    if d_hi < -0x1FFF:
+        return -_FAR
+    return (d_hi << 16) + d_lo
+
+
+def put_seq(buf, off, base_hi, base_lo, rel):
+    """Write base + rel as a 32-bit big-endian sequence number."""
+    lo = base_lo + (rel & 0xFFFF)
+    hi = base_hi + (rel >> 16) + (lo >> 16)
+    put16(buf, off, hi & 0xFFFF)
+    put16(buf, off + 2, lo & 0xFFFF)
+
+
+class Listener:
+    def __init__(self, port, handler, backlog):
+        self.port = port
+        self.handler = handler
+        self.backlog = backlog        # connections at once for this port
+        self.count = 0
+
+
+class Tcp:
+    def __init__(self, stack, conns=4, listeners=4, queue_slots=4, window=4 * 1460,
+                 rto_initial=1000, rto_min=200, rto_max=60000, max_retries=8, syn_retries=6,
+                 msl_ms=2000, fin_wait_2_ms=30000, delack_ms=200, poll_ms=500,
+                 keepalive_ms=0, keepalive_interval_ms=10000, keepalive_count=5,
+                 challenge_per_s=10):
+        for name, value in (("tcp_conns", conns), ("tcp_listeners", listeners),
+                            ("tcp_queue_slots", queue_slots), ("tcp_window", window)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError("uipy: %s must be a positive int, got %r" % (name, value))
+        self.stack = stack
+        self.our_mss = stack.mtu - 40
+        self.window = min(window, 65535)
+        self.rto_initial = rto_initial
+        self.rto_min = rto_min
+        self.rto_max = rto_max
+        self.max_retries = max_retries
+        self.syn_retries = syn_retries
+        self.msl_ms = msl_ms
+        self.fin_wait_2_ms = fin_wait_2_ms
+        self.delack_ms = delack_ms
+        self.poll_ms = poll_ms
+        self.keepalive_ms = keepalive_ms
+        self.keepalive_interval_ms = keepalive_interval_ms
+        self.keepalive_count = keepalive_count
+        self.challenge_per_s = challenge_per_s
+        self.challenge_budget = challenge_per_s
+        self._budget_at = stack.now
+        self.out_view = stack.mv[TCP_DATA:TCP_DATA + self.our_mss]
+        self.conns = [Conn(self, queue_slots) for _ in range(conns)]
+        self.listeners = [None] * listeners  # type: list
+        self.busy = False                 # inside input or tick: output is deferred
+        self.pending = False              # some connection wants output
+        self.wakeups = False
+        self._view_start = -1             # cache of the last data memoryview
+        self._view_len = -1
+        self._view = None
+
+    # --- application entry points ---
+
+    def listen(self, port, handler, backlog=2):
+        if not 0 < port < 65536:
+            raise ValueError("uipy: TCP port %r out of range 1..65535" % (port,))
+        if backlog < 1:
+            raise ValueError("uipy: backlog must be at least 1")
+        free = -1
+        for i in range(len(self.listeners)):
+            lst = self.listeners[i]
+            if lst is not None and lst.port == port:
+                raise ValueError("uipy: TCP port %d is already listening" % port)
+            if lst is None and free < 0:
+                free = i
+        if free < 0:
+            raise ValueError("uipy: listener table full (tcp_listeners=%d)" % len(self.listeners))
+        self.listeners[free] = Listener(port, handler, backlog)
+
+    def unlisten(self, port):
+        for i in range(len(self.listeners)):
+            lst = self.listeners[i]
+            if lst is not None and lst.port == port:
+                self.listeners[i] = None
+
+    def connect(self, ip, port, handler):
+        """Open a connection to ip (4 bytes) and port; events go to handler."""
+        if not 0 < port < 65536:
+            raise ValueError("uipy: TCP port %r out of range 1..65535" % (port,))
+        c = self._alloc()
+        if c is None:
+            raise OSError(12, "uipy: TCP connection table full (tcp_conns=%d)" % len(self.conns))
+        hi = (ip[0] << 8) | ip[1]
+        lo = (ip[2] << 8) | ip[3]
+        self._init_conn(c, hi, lo, port, self._ephemeral_port(hi, lo, port), handler)
+        c.state = ST_SYN_SENT
+        self._new_iss(c)
+        self.stack.stats["tcp_connects"] += 1
+        self._send_syn(c)
+        return c
+
+    def want_output(self, c):
+        if self.busy:
+            c.output_pending = True
+            self.pending = True
+        else:
+            self.output(c)
+
+    def flush(self):
+        """Deferred output and wake-ups, after input handling."""
+        self.pending = False
+        wake = self.wakeups
+        self.wakeups = False
+        for c in self.conns:
+            if c.state == ST_CLOSED:
+                continue
+            if wake and c.woken and c.state in (ST_ESTABLISHED, ST_CLOSE_WAIT):
+                c.woken = False
+                self._notify(c, POLL)
+                c.output_pending = True
+            if c.output_pending:
+                c.output_pending = False
+                self.output(c)
+
+    def abort(self, c):
+        if c.state in (ST_SYN_RCVD, ST_ESTABLISHED, ST_FIN_WAIT_1, ST_FIN_WAIT_2,
+                       ST_CLOSE_WAIT, ST_CLOSING, ST_LAST_ACK):
+            self._send_rst(c)
+        self.release(c)
+
+    def release(self, c):
+        """Free the connection's slot."""
+        if c.listener is not None:
+            c.listener.count -= 1
+            c.listener = None
+        c.state = ST_CLOSED
+        for i in range(len(c.q_obj)):
+            c.q_obj[i] = None
+        c.q_count = 0
+        c.handler = None
+        c.data = None
+        c.rexmit_on = c.delack_on = c.persist_on = False
+        c.output_pending = False
+
+    # --- input ---
+
+    def input(self, length, broadcast):
+        s = self.stack
+        buf = s.buf
+        stats = s.stats
+        stats["tcp_rx"] += 1
+        if broadcast:
+            stats["tcp_drop_broadcast"] += 1
+            return
+        if length < 20:
+            stats["tcp_drop_header"] += 1
+            return
+        doff = (buf[TRANSPORT + 12] >> 4) * 4
+        if doff < 20 or doff > length:
+            stats["tcp_drop_header"] += 1
+            return
+        if sum16(buf, TRANSPORT, length, pseudo_sum(buf, length, PROTO_TCP)) != 0xFFFF:
+            stats["tcp_drop_checksum"] += 1
+            return
+        mss = self._parse_options(doff)
+        if mss < 0:
+            stats["tcp_drop_options"] += 1
+            return
+        sport = get16(buf, TRANSPORT)
+        dport = get16(buf, TRANSPORT + 2)
+        hi = get16(buf, IP_SRC)
+        lo = get16(buf, IP_SRC + 2)
+        self.busy = True
+        try:
+            c = self._find(hi, lo, sport, dport)
+            flags = buf[TRANSPORT + 13]
+            if c is not None and c.state == ST_TIME_WAIT and flags & (SYN | ACK) == SYN and \
+                    seq_diff(get16(buf, TRANSPORT + 4), get16(buf, TRANSPORT + 6),
+                             c.rcv_base_hi, c.rcv_base_lo) > c.rcv_nxt:
+                self.release(c)           # RFC 6191 style: a new incarnation may reuse the pair
+                stats["tcp_timewait_recycled"] += 1
+                c = None
+            if c is None:
+                self._no_connection(length, doff, flags, mss, hi, lo, sport, dport)
+            elif c.state == ST_SYN_SENT:
+                self._syn_sent(c, length, doff, flags, mss)
+            else:
+                self._segment(c, length, doff, flags)
+        finally:
+            self.busy = False
+
+    def _parse_options(self, doff):
+        """The peer's MSS from the options, 0 when absent, -1 when malformed."""
+        buf = self.stack.buf
+        i = TRANSPORT + 20
+        end = TRANSPORT + doff
+        mss = 0
+        while i < end:
+            kind = buf[i]
+            if kind == 0:
+                break
+            if kind == 1:
+                i += 1
+                continue
+            if i + 1 >= end:
+                return -1
+            olen = buf[i + 1]
+            if olen < 2 or i + olen > end:
+                return -1
+            if kind == 2:
+                if olen != 4:
+                    return -1
+                mss = get16(buf, i + 2)
+            i += olen
+        return mss
+
+    def _find(self, hi, lo, rport, lport):
+        for c in self.conns:
+            if c.state != ST_CLOSED and c.lport == lport and c.rport == rport and \
+                    c.rip_lo == lo and c.rip_hi == hi:
+                return c
+        return None
+
+    def _no_connection(self, length, doff, flags, mss, hi, lo, sport, dport):
+        stats = self.stack.stats
+        if flags & RST:
+            return
+        if flags & (SYN | ACK | FIN) == SYN:
+            lst = None
+            for cand in self.listeners:
+                if cand is not None and cand.port == dport:
+                    lst = cand
+            if lst is not None:
+                if lst.count >= lst.backlog:
+                    stats["tcp_syn_backlog_full"] += 1     # dropped: the peer retries later
+                    return
+                c = self._alloc()
+                if c is None:
+                    stats["tcp_syn_table_full"] += 1
+                    return
+                self._accept(c, lst, mss, hi, lo, sport, dport)
+                return
+        self._reset_reply(length, doff, flags)
+
+    def _accept(self, c, lst, mss, hi, lo, sport, dport):
+        buf = self.stack.buf
+        self._init_conn(c, hi, lo, sport, dport, lst.handler)
+        c.listener = lst
+        lst.count += 1
+        c.state = ST_SYN_RCVD
+        c.rcv_base_hi = get16(buf, TRANSPORT + 4)
+        c.rcv_base_lo = get16(buf, TRANSPORT + 6)
+        c.rcv_nxt = 1
+        c.snd_wnd = get16(buf, TRANSPORT + 14)
+        c.max_snd_wnd = c.snd_wnd
+        c.mss = min(mss or 536, self.our_mss)
+        self._new_iss(c)
+        self.stack.stats["tcp_accepts"] += 1
+        self._send_syn(c)
+
+    def _syn_sent(self, c, length, doff, flags, mss):
+        buf = self.stack.buf
+        stats = self.stack.stats
+        ack = seq_diff(get16(buf, TRANSPORT + 8), get16(buf, TRANSPORT + 10), c.snd_base_hi, c.snd_base_lo)
+        if flags & ACK and ack != c.snd_max:
+            if not flags & RST:
+                self._reset_reply(length, doff, flags)
+            return
+        if flags & RST:
+            if flags & ACK:               # connection refused
+                stats["tcp_rst_rx"] += 1
+                self._drop(c, ABORTED, False)
+            return
+        if not flags & SYN:
+            return
+        c.rcv_base_hi = get16(buf, TRANSPORT + 4)
+        c.rcv_base_lo = get16(buf, TRANSPORT + 6)
+        c.rcv_nxt = 1
+        c.mss = min(mss or 536, self.our_mss)
+        c.snd_wnd = c.max_snd_wnd = get16(buf, TRANSPORT + 14)
+        c.snd_wl1 = 0
+        if flags & ACK:
+            c.snd_wl2 = ack
+            self._established(c, ack)
+            c.ack_now = True
+            self._notify(c, CONNECTED)
+            self.output(c)
+        else:                             # simultaneous open
+            c.state = ST_SYN_RCVD
+            c.snd_nxt = 0
+            self._send_syn(c)
+
+    def _established(self, c, ack):
+        c.state = ST_ESTABLISHED
+        if c.rtt_seq >= 0:
+            self._rtt_sample(c, ticks_diff(self.stack.now, c.rtt_start))
+            c.rtt_seq = -1
+        c.snd_una = ack
+        c.rexmit_on = False
+        c.retries = 0
+        c.cwnd = min(4 * c.mss, max(2 * c.mss, 4380))     # RFC 5681 initial window
+        c.ssthresh = 65535
+        c.poll_at = ticks_add(self.stack.now, self.poll_ms)
+
+    def _segment(self, c, length, doff, flags):
+        """A segment for a synchronized connection (RFC 9293 3.10.7.4)."""
+        s = self.stack
+        buf = s.buf
+        stats = s.stats
+        now = s.now
+        seq = seq_diff(get16(buf, TRANSPORT + 4), get16(buf, TRANSPORT + 6), c.rcv_base_hi, c.rcv_base_lo)
+        ack = seq_diff(get16(buf, TRANSPORT + 8), get16(buf, TRANSPORT + 10), c.snd_base_hi, c.snd_base_lo)
+        wnd = get16(buf, TRANSPORT + 14)
+        dstart = TRANSPORT + doff
+        dlen = length - doff
+        fin = 1 if flags & FIN else 0
+        seglen = dlen + fin + (1 if flags & SYN else 0)
+        rwnd = 0 if c.stopped else c.window
+        rcv_nxt = c.rcv_nxt
+
+        # 1. sequence number acceptable?
+        if seglen == 0:
+            ok = seq == rcv_nxt if rwnd == 0 else rcv_nxt <= seq < rcv_nxt + rwnd
+        elif rwnd == 0:
+            ok = False
+        else:
+            ok = rcv_nxt <= seq < rcv_nxt + rwnd or rcv_nxt <= seq + seglen - 1 < rcv_nxt + rwnd
+        if not ok:
+            if c.state == ST_SYN_RCVD and flags & SYN and seq == 0:
+                c.snd_nxt = 0                 # our SYN-ACK was lost: send it again
+                self._send_syn(c)
+                return
+            if rwnd == 0 and seq == rcv_nxt and flags & ACK and not flags & (RST | SYN):
+                dlen = fin = 0                # zero window: still take the ACK (RFC 9293)
+                c.ack_now = True
+            else:
+                if not flags & RST:
+                    stats["tcp_drop_unacceptable"] += 1
+                    if c.state == ST_TIME_WAIT and fin:
+                        c.end_at = ticks_add(now, 2 * self.msl_ms)
+                    c.ack_now = True
+                    self.output(c)
+                return
+
+        # 2. RST (RFC 5961 3.2: only an exact match resets, in-window gets a challenge)
+        if flags & RST:
+            stats["tcp_rst_rx"] += 1
+            if seq == rcv_nxt:
+                if c.state == ST_SYN_RCVD and c.listener is not None:
+                    self.release(c)           # back to LISTEN
+                elif c.state in (ST_CLOSING, ST_LAST_ACK, ST_TIME_WAIT):
+                    self.release(c)
+                else:
+                    self._drop(c, ABORTED, False)
+            else:
+                self._challenge_ack(c)
+            return
+
+        # 3. SYN in a synchronized state (RFC 5961 4.2)
+        if flags & SYN:
+            self._challenge_ack(c)
+            return
+
+        # 4. ACK
+        if not flags & ACK:
+            stats["tcp_drop_no_ack"] += 1
+            return
+        if seq < rcv_nxt:                     # drop the part we already have
+            skip = rcv_nxt - seq
+            if skip > dlen:
+                if seq + dlen < rcv_nxt:
+                    fin = 0
+                skip = dlen
+            dstart += skip
+            dlen -= skip
+            seq += skip
+        if dlen > rwnd:
+            dlen = rwnd
+            fin = 0
+        events = 0
+        if c.state == ST_SYN_RCVD:
+            if 0 < ack <= c.snd_max:
+                c.snd_wnd = c.max_snd_wnd = wnd
+                c.snd_wl1 = seq
+                c.snd_wl2 = ack
+                self._established(c, ack)
+                events = CONNECTED
+            else:
+                self._reset_reply(length, doff, flags)
+                return
+        if ack > c.snd_max:
+            c.ack_now = True                  # acknowledges something not yet sent
+            self.output(c)
+            return
+        if ack < c.snd_una - c.max_snd_wnd:
+            stats["tcp_drop_unacceptable"] += 1
+            c.ack_now = True                  # RFC 5961 5.2: too old to be real
+            self.output(c)
+            return
+        if ack > c.snd_una:
+            events |= self._new_ack(c, ack)
+        elif ack == c.snd_una and dlen == 0 and not fin and wnd == c.snd_wnd and c.snd_max > c.snd_una:
+            self._dup_ack(c)
+        if c.snd_wl1 < seq or (c.snd_wl1 == seq and c.snd_wl2 <= ack):
+            c.snd_wnd = wnd
+            if wnd > c.max_snd_wnd:
+                c.max_snd_wnd = wnd
+            c.snd_wl1 = seq
+            c.snd_wl2 = ack
+            if wnd == 0 and c.snd_una < c.snd_max:
+                c.retries = 0                 # the peer is alive, only full
+            if wnd and c.persist_on:
+                c.persist_on = False
+                c.persist_backoff = 0
+                c.output_pending = True
+        fin_acked = c.fin_queued and c.snd_una > c.fin_off
+        st = c.state
+        if fin_acked:
+            if st == ST_FIN_WAIT_1:
+                st = c.state = ST_FIN_WAIT_2
+                c.end_at = ticks_add(now, self.fin_wait_2_ms)
+            elif st == ST_CLOSING:
+                st = c.state = ST_TIME_WAIT
+                c.end_at = ticks_add(now, 2 * self.msl_ms)
+            elif st == ST_LAST_ACK:
+                c.state = ST_CLOSED
+                self._notify(c, events | CLOSED)
+                self.release(c)
+                return
+
+        # 5. data
+        if dlen > 0:
+            if st in (ST_ESTABLISHED, ST_FIN_WAIT_1, ST_FIN_WAIT_2):
+                if seq == c.rcv_nxt:
+                    c.rcv_nxt += dlen
+                    c.data = self._data_view(dstart, dlen)
+                    events |= NEWDATA
+                    c.unacked_segs += 1
+                    if c.unacked_segs >= 2:
+                        c.ack_now = True      # RFC 1122: at least every second segment
+                    elif not c.delack_on:
+                        c.delack_on = True
+                        c.delack_at = ticks_add(now, self.delack_ms)
+                else:
+                    stats["tcp_out_of_order"] += 1
+                    c.ack_now = True          # a duplicate ACK tells the peer what is missing
+                    fin = 0
+            else:
+                fin = 0
+        # 6. FIN, in order only
+        if fin and seq + dlen == c.rcv_nxt:
+            c.rcv_nxt += 1
+            c.ack_now = True
+            if not c.peer_fin:
+                c.peer_fin = True
+                events |= CLOSED
+            if st in (ST_ESTABLISHED, ST_SYN_RCVD):
+                c.state = ST_CLOSE_WAIT
+            elif st == ST_FIN_WAIT_1:
+                c.state = ST_TIME_WAIT if fin_acked else ST_CLOSING
+            elif st == ST_FIN_WAIT_2:
+                c.state = ST_TIME_WAIT
+            if c.state == ST_TIME_WAIT:
+                c.end_at = ticks_add(now, 2 * self.msl_ms)
+                c.rexmit_on = False
+        c.last_rx = now
+        c.keepalive_probes = 0
+        if events:
+            self._notify(c, events)
+            c.data = None
+        if c.state != ST_CLOSED:
+            self.output(c)
+            if c.rcv_nxt > _REBASE:
+                self._rebase_receive(c)
+
+    def _new_ack(self, c, ack):
+        """Bytes up to ack were acknowledged; returns the events to report."""
+        now = self.stack.now
+        acked = ack - c.snd_una
+        if c.rtt_seq >= 0 and ack > c.rtt_seq:
+            self._rtt_sample(c, ticks_diff(now, c.rtt_start))
+            c.rtt_seq = -1
+        events = 0
+        data_end = c.fin_off if c.fin_queued else ack
+        if min(ack, data_end) > max(c.snd_una, 1):
+            events = ACKED
+        c.snd_una = ack
+        if c.snd_nxt < ack:
+            c.snd_nxt = ack
+        slots = len(c.q_obj)
+        while c.q_count and c.q_end[c.q_head] <= ack:
+            c.q_obj[c.q_head] = None          # acknowledged: drop our reference
+            c.q_start = c.q_end[c.q_head]
+            c.q_head = (c.q_head + 1) % slots
+            c.q_count -= 1
+        if c.out_len and ack >= c.out_off + c.out_len:
+            c.out_len = 0
+        # congestion window
+        if c.in_recovery:
+            if ack >= c.recover:              # full acknowledgement: leave recovery
+                c.in_recovery = False
+                c.cwnd = min(c.ssthresh, max(c.snd_max - c.snd_una, c.mss) + c.mss)
+            else:                             # partial: the next hole is lost too
+                self._retransmit_first(c)
+                c.cwnd = max(c.cwnd - acked + c.mss, c.mss)
+        elif c.cwnd < c.ssthresh:
+            c.cwnd += min(acked, c.mss)
+        else:
+            c.cwnd += max(1, c.mss * c.mss // c.cwnd)
+        if c.cwnd > _CWND_MAX:
+            c.cwnd = _CWND_MAX
+        c.dupacks = 0
+        c.retries = 0
+        if c.snd_una >= c.snd_max:
+            c.rexmit_on = False
+        else:
+            self._arm_rexmit(c)
+        if c.snd_una > _REBASE:
+            self._rebase_send(c)
+        return events
+
+    def _dup_ack(self, c):
+        self.stack.stats["tcp_dup_acks"] += 1
+        c.dupacks += 1
+        if c.dupacks == 3 and not c.in_recovery and c.snd_una >= c.recover:
+            self.stack.stats["tcp_fast_retransmits"] += 1
+            c.ssthresh = max((c.snd_max - c.snd_una) // 2, 2 * c.mss)
+            c.recover = c.snd_max
+            c.in_recovery = True
+            self._retransmit_first(c)
+            c.cwnd = c.ssthresh + 3 * c.mss
+        elif c.in_recovery:
+            c.cwnd += c.mss                   # a segment has left the network
+            c.output_pending = True
+            self.pending = True
+
+    def _retransmit_first(self, c):
+        """Send the first unacknowledged segment again."""
+        self.stack.stats["tcp_retransmits"] += 1
+        c.rtt_seq = -1                        # Karn: no sample from a retransmission
+        if c.out_len:
+            c.snd_nxt = c.snd_una
+            self._notify(c, REXMIT)
+            return
+        end = c.q_tail if c.q_count else c.snd_una
+        n = min(end - c.snd_una, c.mss)
+        flags = ACK
+        if c.fin_queued and c.snd_una + n == c.fin_off and c.snd_max > c.fin_off:
+            flags |= FIN
+        if n > 0 or flags & FIN:
+            self._send_segment(c, c.snd_una, n, flags)
+            self._arm_rexmit(c)
+
+    # --- output ---
+
+    def output(self, c):
+        """Send what the windows allow: queued data, FIN, or a due ACK."""
+        c.output_pending = False
+        st = c.state
+        if st == ST_CLOSED or st == ST_SYN_SENT or st == ST_SYN_RCVD:
+            return
+        can_send = st in (ST_ESTABLISHED, ST_CLOSE_WAIT, ST_FIN_WAIT_1, ST_CLOSING, ST_LAST_ACK)
+        while True:
+            data_end = c.q_tail if (c.q_count and can_send) else c.snd_nxt
+            if data_end < c.snd_nxt:
+                data_end = c.snd_nxt
+            room = min(c.snd_wnd, c.cwnd) - (c.snd_nxt - c.snd_una)
+            n = min(data_end - c.snd_nxt, c.mss, room)
+            if n < 0:
+                n = 0
+            fin = c.fin_queued and can_send and c.snd_nxt + n == c.fin_off and st != ST_CLOSE_WAIT
+            if n == 0 and not fin and not c.ack_now:
+                break
+            flags = ACK
+            if n and c.snd_nxt + n == data_end:
+                flags |= PSH
+            if fin:
+                flags |= FIN
+            fresh = c.snd_nxt >= c.snd_max
+            if not fresh and n:
+                self.stack.stats["tcp_retransmits"] += 1
+            off = c.snd_nxt
+            ok = self._send_segment(c, off, n, flags)
+            c.snd_nxt = off + n + (1 if fin else 0)
+            if c.snd_nxt > c.snd_max:
+                c.snd_max = c.snd_nxt
+            if fresh and n and c.rtt_seq < 0:
+                c.rtt_seq = off
+                c.rtt_start = self.stack.now
+            if (n or fin) and not c.rexmit_on:
+                self._arm_rexmit(c)
+            if not ok or (n == 0 and not fin) or fin:
+                break
+        if c.snd_wnd == 0 and c.q_count and c.q_tail > c.snd_nxt and c.snd_una == c.snd_nxt \
+                and not c.persist_on:
+            c.persist_on = True
+            c.persist_at = ticks_add(self.stack.now, c.rto)
+
+    def send_out(self, c, n):
+        """uIP contract: n bytes already at TCP_DATA go out at snd_nxt, not kept."""
+        fresh = c.out_len == 0
+        if fresh:
+            c.out_off = c.snd_nxt
+            c.out_len = n
+        off = c.out_off
+        ok = self._send_segment(c, off, n, ACK | PSH)
+        c.snd_nxt = off + n
+        if c.snd_nxt > c.snd_max:
+            c.snd_max = c.snd_nxt
+        if c.q_tail < c.snd_nxt:
+            c.q_tail = c.q_start = c.snd_nxt
+        if fresh and c.rtt_seq < 0:
+            c.rtt_seq = off
+            c.rtt_start = self.stack.now
+        if not c.rexmit_on:
+            self._arm_rexmit(c)
+        return ok
+
+    def _send_syn(self, c):
+        flags = SYN | ACK if c.state == ST_SYN_RCVD else SYN
+        if c.snd_max == 0:
+            c.rtt_seq = 0
+            c.rtt_start = self.stack.now
+        self._send_segment(c, 0, 0, flags)
+        c.snd_nxt = 1
+        if c.snd_max < 1:
+            c.snd_max = 1
+        self._arm_rexmit(c)
+
+    def _send_segment(self, c, off, n, flags):
+        """Build one segment for c in the buffer and send it.  The payload comes
+        from the send queue, or is already in place for send_out."""
+        s = self.stack
+        buf = s.buf
+        if n and not c.out_len:
+            self._copy_queued(c, off, n)
+        hlen = 20
+        if flags & SYN:
+            hlen = 24
+            buf[TCP_DATA] = 2                 # MSS option
+            buf[TCP_DATA + 1] = 4
+            put16(buf, TCP_DATA + 2, self.our_mss)
+        buf[IP_DST:IP_DST + 4] = c.rip
+        buf[IP_SRC:IP_SRC + 4] = s.ip
+        put16(buf, TRANSPORT, c.lport)
+        put16(buf, TRANSPORT + 2, c.rport)
+        put_seq(buf, TRANSPORT + 4, c.snd_base_hi, c.snd_base_lo, off)
+        if flags & ACK:
+            put_seq(buf, TRANSPORT + 8, c.rcv_base_hi, c.rcv_base_lo, c.rcv_nxt)
+        else:
+            put16(buf, TRANSPORT + 8, 0)
+            put16(buf, TRANSPORT + 10, 0)
+        buf[TRANSPORT + 12] = hlen << 2
+        buf[TRANSPORT + 13] = flags
+        put16(buf, TRANSPORT + 14, 0 if c.stopped else c.window)
+        put16(buf, TRANSPORT + 16, 0)
+        put16(buf, TRANSPORT + 18, 0)
+        tlen = hlen + n
+        put16(buf, TRANSPORT + 16, ~sum16(buf, TRANSPORT, tlen, pseudo_sum(buf, tlen, PROTO_TCP)) & 0xFFFF)
+        c.ack_now = False
+        c.delack_on = False
+        c.unacked_segs = 0
+        s.stats["tcp_tx"] += 1
+        ok = s.ipv4.send(PROTO_TCP, tlen)
+        c.tx_failed = not ok
+        return ok
+
+    def _copy_queued(self, c, off, n):
+        buf = self.stack.buf
+        dst = TCP_DATA
+        start = c.q_start
+        i = c.q_head
+        slots = len(c.q_obj)
+        for _ in range(c.q_count):
+            end = c.q_end[i]
+            if off < end:
+                k = min(end - off, n)
+                copy_into(buf, dst, c.q_obj[i], off - start, k)
+                dst += k
+                off += k
+                n -= k
+                if n <= 0:
+                    return
+            start = end
+            i = (i + 1) % slots
+
+    def _send_rst(self, c):
+        self.stack.stats["tcp_rst_tx"] += 1
+        self._send_segment(c, c.snd_nxt, 0, RST | ACK)
+
+    def _reset_reply(self, length, doff, flags):
+        """RST for a segment that belongs to no connection (never for a RST)."""
+        s = self.stack
+        buf = s.buf
+        if flags & RST:
+            return
+        seglen = length - doff + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
+        s.ipv4.prepare_reply()
+        sport = get16(buf, TRANSPORT)
+        put16(buf, TRANSPORT, get16(buf, TRANSPORT + 2))
+        put16(buf, TRANSPORT + 2, sport)
+        if flags & ACK:
+            # seq = their ack, no ACK flag
+            buf[TRANSPORT + 4] = buf[TRANSPORT + 8]
+            buf[TRANSPORT + 5] = buf[TRANSPORT + 9]
+            buf[TRANSPORT + 6] = buf[TRANSPORT + 10]
+            buf[TRANSPORT + 7] = buf[TRANSPORT + 11]
+            put16(buf, TRANSPORT + 8, 0)
+            put16(buf, TRANSPORT + 10, 0)
+            buf[TRANSPORT + 13] = RST
+        else:
+            # ack = their seq + length, seq = 0
+            put_seq(buf, TRANSPORT + 8, get16(buf, TRANSPORT + 4), get16(buf, TRANSPORT + 6), seglen)
+            put16(buf, TRANSPORT + 4, 0)
+            put16(buf, TRANSPORT + 6, 0)
+            buf[TRANSPORT + 13] = RST | ACK
+        buf[TRANSPORT + 12] = 5 << 4
+        put16(buf, TRANSPORT + 14, 0)
+        put16(buf, TRANSPORT + 16, 0)
+        put16(buf, TRANSPORT + 18, 0)
+        put16(buf, TRANSPORT + 16, ~sum16(buf, TRANSPORT, 20, pseudo_sum(buf, 20, PROTO_TCP)) & 0xFFFF)
+        s.stats["tcp_rst_tx"] += 1
+        s.stats["tcp_tx"] += 1
+        s.ipv4.send_reply(PROTO_TCP, 20)
+
+    def _challenge_ack(self, c):
+        stats = self.stack.stats
+        if self.challenge_budget <= 0:
+            stats["tcp_challenge_limited"] += 1
+            return
+        self.challenge_budget -= 1
+        stats["tcp_challenge_acks"] += 1
+        c.ack_now = True
+        self.output(c)
+
+    # --- timers ---
+
+    def tick(self, now):
+        if ticks_diff(now, self._budget_at) >= 1000:
+            self._budget_at = now
+            self.challenge_budget = self.challenge_per_s
+        self.busy = True
+        try:
+            for c in self.conns:
+                if c.state != ST_CLOSED:
+                    self._timers(c, now)
+        finally:
+            self.busy = False
+        self.flush()
+
+    def _timers(self, c, now):
+        st = c.state
+        if st in (ST_TIME_WAIT, ST_FIN_WAIT_2):
+            if ticks_diff(now, c.end_at) >= 0:
+                self.release(c)
+                return
+        if c.rexmit_on and ticks_diff(now, c.rexmit_at) >= 0:
+            self._timeout(c)
+            if c.state == ST_CLOSED:
+                return
+        if c.delack_on and ticks_diff(now, c.delack_at) >= 0:
+            c.delack_on = False
+            c.ack_now = True
+            c.output_pending = True
+        if c.persist_on and ticks_diff(now, c.persist_at) >= 0:
+            self.stack.stats["tcp_window_probes"] += 1
+            self._probe(c)
+            c.persist_backoff = min(c.persist_backoff + 1, 6)
+            c.persist_at = ticks_add(now, min(c.rto << c.persist_backoff, self.rto_max))
+        if self.keepalive_ms and st in (ST_ESTABLISHED, ST_CLOSE_WAIT):
+            idle = ticks_diff(now, c.last_rx)
+            due = self.keepalive_ms + c.keepalive_probes * self.keepalive_interval_ms
+            if idle >= due:
+                if c.keepalive_probes >= self.keepalive_count:
+                    self.stack.stats["tcp_timeouts"] += 1
+                    self._drop(c, TIMEDOUT, True)
+                    return
+                c.keepalive_probes += 1
+                self.stack.stats["tcp_keepalives"] += 1
+                self._probe(c)
+        if st in (ST_ESTABLISHED, ST_CLOSE_WAIT) and ticks_diff(now, c.poll_at) >= 0:
+            c.poll_at = ticks_add(now, self.poll_ms)
+            self._notify(c, POLL)
+            c.output_pending = True
+
+    def _probe(self, c):
+        """An ACK with an old sequence number: the peer answers with its window."""
+        self._send_segment(c, c.snd_una - 1, 0, ACK)
+
+    def _timeout(self, c):
+        stats = self.stack.stats
+        c.retries += 1
+        syn = c.state in (ST_SYN_SENT, ST_SYN_RCVD)
+        if c.retries > (self.syn_retries if syn else self.max_retries):
+            stats["tcp_timeouts"] += 1
+            self._drop(c, TIMEDOUT, not syn)
+            return
+        stats["tcp_retransmits"] += 1
+        if not c.tx_failed:                   # an ARP miss is no sign of congestion
+            c.rto = min(c.rto * 2, self.rto_max)
+        c.rtt_seq = -1
+        if syn:
+            c.snd_nxt = 0
+            self._send_syn(c)
+            return
+        c.ssthresh = max((c.snd_max - c.snd_una) // 2, 2 * c.mss)
+        c.cwnd = c.mss
+        c.in_recovery = False
+        c.dupacks = 0
+        c.recover = c.snd_max
+        c.snd_nxt = c.snd_una                 # go back: resend from the first unacknowledged byte
+        c.rexmit_on = False
+        if c.out_len:
+            self._notify(c, REXMIT)
+        else:
+            self.output(c)
+        if not c.rexmit_on and c.snd_una < c.snd_max:
+            self._arm_rexmit(c)
+
+    def _arm_rexmit(self, c):
+        c.rexmit_on = True
+        c.rexmit_at = ticks_add(self.stack.now, 200 if c.tx_failed else c.rto)
+
+    def _rtt_sample(self, c, r):
+        if r < 1:
+            r = 1
+        if c.srtt == 0:
+            c.srtt = r << 3
+            c.rttvar = r << 1
+        else:
+            delta = r - (c.srtt >> 3)
+            c.srtt += delta
+            if delta < 0:
+                delta = -delta
+            c.rttvar += delta - (c.rttvar >> 2)
+        rto = (c.srtt >> 3) + max(10, c.rttvar)
+        c.rto = max(self.rto_min, min(rto, self.rto_max))
+
+    # --- helpers ---
+
+    def _notify(self, c, events):
+        if c.handler is not None:
+            c.handler(c, events)
+
+    def _drop(self, c, event, send_rst):
+        """End the connection with ABORTED or TIMEDOUT."""
+        if send_rst:
+            self._send_rst(c)
+        c.state = ST_CLOSED
+        self._notify(c, event)
+        self.release(c)
+
+    def _data_view(self, start, n):
+        """A memoryview of received data; reused while offset and length repeat
+        (full-sized segments), so steady in-order delivery allocates nothing."""
+        if start != self._view_start or n != self._view_len:
+            self._view = self.stack.mv[start:start + n]
+            self._view_start = start
+            self._view_len = n
+        return self._view
+
+    def _alloc(self):
+        """A free slot, or the oldest TIME-WAIT one recycled; None when full."""
+        oldest = None
+        for c in self.conns:
+            if c.state == ST_CLOSED:
+                return c
+            if c.state == ST_TIME_WAIT and (oldest is None or ticks_diff(c.end_at, oldest.end_at) < 0):
+                oldest = c
+        if oldest is not None:
+            self.stack.stats["tcp_timewait_recycled"] += 1
+            self.release(oldest)
+        return oldest
+
+    def _init_conn(self, c, hi, lo, rport, lport, handler):
+        now = self.stack.now
+        c.rip_hi, c.rip_lo = hi, lo
+        c.rip[0], c.rip[1], c.rip[2], c.rip[3] = hi >> 8, hi & 0xFF, lo >> 8, lo & 0xFF
+        c.rport = rport
+        c.lport = lport
+        c.handler = handler
+        c.app = None
+        c.data = None
+        c.listener = None
+        c.snd_una = c.snd_nxt = c.snd_max = 0
+        c.snd_wnd = c.max_snd_wnd = 0
+        c.snd_wl1 = c.snd_wl2 = 0
+        c.rcv_nxt = 0
+        c.window = self.window
+        c.stopped = False
+        c.mss = 536
+        c.cwnd = c.mss
+        c.ssthresh = 65535
+        c.dupacks = 0
+        c.recover = 0
+        c.in_recovery = False
+        c.srtt = c.rttvar = 0
+        c.rto = self.rto_initial
+        c.rtt_seq = -1
+        c.rexmit_on = c.delack_on = c.persist_on = False
+        c.retries = 0
+        c.unacked_segs = 0
+        c.ack_now = False
+        c.persist_backoff = 0
+        c.last_rx = now
+        c.keepalive_probes = 0
+        c.poll_at = ticks_add(now, self.poll_ms)
+        c.woken = False
+        c.fin_queued = False
+        c.fin_off = 0
+        c.peer_fin = False
+        c.q_head = c.q_count = 0
+        c.q_start = c.q_tail = 1
+        c.out_off = c.out_len = 0
+        c.output_pending = False
+        c.tx_failed = False
+
+    def _new_iss(self, c):
+        """RFC 6528: a 4-microsecond clock plus a keyed hash of the connection's addresses."""
+        s = self.stack
+        ident = bytes(s.ip) + bytes(c.rip) + bytes((c.lport >> 8, c.lport & 0xFF, c.rport >> 8, c.rport & 0xFF))
+        hi, lo = keyed_hash32(ident)
+        m = s.now * 250
+        lo += m & 0xFFFF
+        c.snd_base_hi = (hi + (m >> 16) + (lo >> 16)) & 0xFFFF
+        c.snd_base_lo = lo & 0xFFFF
+
+    def _ephemeral_port(self, hi, lo, rport):
+        for _ in range(64):
+            port = 49152 + random_u16() % 16384
+            if self._find(hi, lo, rport, port) is None:
+                return port
+        raise OSError(98, "uipy: no free ephemeral port")
+
+    def _rebase_send(self, c):
+        """Move the send base up so offsets stay small ints."""
+        shift = c.snd_una
+        lo = c.snd_base_lo + (shift & 0xFFFF)
+        c.snd_base_hi = (c.snd_base_hi + (shift >> 16) + (lo >> 16)) & 0xFFFF
+        c.snd_base_lo = lo & 0xFFFF
+        c.snd_una -= shift
+        c.snd_nxt -= shift
+        c.snd_max -= shift
+        c.snd_wl2 -= shift
+        c.recover -= shift
+        if c.rtt_seq >= 0:
+            c.rtt_seq -= shift
+        c.q_start -= shift
+        c.q_tail -= shift
+        for i in range(len(c.q_end)):
+            c.q_end[i] -= shift
+        c.fin_off -= shift
+        c.out_off -= shift
+
+    def _rebase_receive(self, c):
+        shift = c.rcv_nxt
+        lo = c.rcv_base_lo + (shift & 0xFFFF)
+        c.rcv_base_hi = (c.rcv_base_hi + (shift >> 16) + (lo >> 16)) & 0xFFFF
+        c.rcv_base_lo = lo & 0xFFFF
+        c.rcv_nxt -= shift
+        c.snd_wl1 -= shift

@@ -1,0 +1,220 @@
+"""A TCP connection as the application sees it: events, sending, closing.
+
+Connections live in a fixed table made when the stack starts; a slot is
+reused after the connection ends.  The application gets handler(conn, events).
+
+Sending, two ways:
+- conn.send(obj): obj (bytes, str or a memoryview of data that will not
+  change) is kept by reference until the peer acknowledges it, so the stack
+  retransmits by itself and keeps several segments in flight.
+- uIP's contract: write up to conn.mss bytes into conn.out and call
+  conn.send_out(n).  The stack does not keep them: on REXMIT the handler must
+  write the same bytes again.  One such segment is in flight at a time.
+
+Sequence numbers are kept as offsets from the initial sequence numbers (the
+absolute values are 32-bit and would be heap objects on 32-bit MicroPython).
+"""
+from uipy.compat import const
+
+# Events (a bitmask) passed to handler(conn, events)
+CONNECTED = const(1)    # the connection is established
+NEWDATA = const(2)      # conn.data holds new bytes (valid during this call only)
+ACKED = const(4)        # the peer acknowledged data we sent
+REXMIT = const(8)       # send_out data was lost: write it again
+POLL = const(16)        # idle poll, or conn.wake() was called
+CLOSED = const(32)      # the peer has finished sending (FIN), or the connection ended
+ABORTED = const(64)     # reset by the peer, or refused
+TIMEDOUT = const(128)   # no answer after the maximum retransmissions
+
+# States (RFC 9293)
+ST_CLOSED = const(0)
+ST_LISTEN = const(1)
+ST_SYN_SENT = const(2)
+ST_SYN_RCVD = const(3)
+ST_ESTABLISHED = const(4)
+ST_FIN_WAIT_1 = const(5)
+ST_FIN_WAIT_2 = const(6)
+ST_CLOSE_WAIT = const(7)
+ST_CLOSING = const(8)
+ST_LAST_ACK = const(9)
+ST_TIME_WAIT = const(10)
+
+STATE_NAMES = ("CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1",
+               "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT")
+
+
+class Conn:
+    def __init__(self, tcp, queue_slots):
+        self.tcp = tcp
+        self.state = ST_CLOSED
+        self.rip = bytearray(4)        # remote address
+        self.rip_hi = 0
+        self.rip_lo = 0
+        self.rport = 0
+        self.lport = 0
+        self.listener = None           # the Listener that accepted us (passive open)
+        self.handler = None
+        self.app = None                # free for the application's state
+        self.data = None               # received bytes during NEWDATA
+        self.out = tcp.out_view        # scratch space after the headers (uIP contract)
+        self.mss = 536
+        # send side: offsets from the send base (ISS at offset 0)
+        self.snd_base_hi = 0
+        self.snd_base_lo = 0
+        self.snd_una = 0
+        self.snd_nxt = 0
+        self.snd_max = 0
+        self.snd_wnd = 0
+        self.max_snd_wnd = 0
+        self.snd_wl1 = 0               # receive-side offset of the last window update
+        self.snd_wl2 = 0               # send-side offset of the last window update
+        # receive side: offsets from the receive base (IRS at offset 0)
+        self.rcv_base_hi = 0
+        self.rcv_base_lo = 0
+        self.rcv_nxt = 0
+        self.window = tcp.window       # what the application can take
+        self.stopped = False
+        # congestion control (RFC 5681, NewReno RFC 6582)
+        self.cwnd = 0
+        self.ssthresh = 0
+        self.dupacks = 0
+        self.recover = 0
+        self.in_recovery = False
+        # round-trip time (RFC 6298), in ms; srtt scaled by 8, rttvar by 4
+        self.srtt = 0
+        self.rttvar = 0
+        self.rto = tcp.rto_initial
+        self.rtt_seq = -1              # send offset being timed, -1 when none
+        self.rtt_start = 0
+        # timers: absolute ticks, armed flags
+        self.rexmit_on = False
+        self.rexmit_at = 0
+        self.retries = 0
+        self.delack_on = False
+        self.delack_at = 0
+        self.unacked_segs = 0
+        self.ack_now = False
+        self.persist_on = False
+        self.persist_at = 0
+        self.persist_backoff = 0
+        self.end_at = 0                # TIME-WAIT and FIN-WAIT-2 deadline
+        self.last_rx = 0               # for keepalive
+        self.keepalive_probes = 0
+        self.poll_at = 0
+        self.woken = False
+        # closing
+        self.fin_queued = False
+        self.fin_off = 0               # send offset of our FIN once queued
+        self.peer_fin = False
+        # send queue: objects kept by reference, ring of queue_slots
+        self.q_obj = [None] * queue_slots  # type: list
+        self.q_end = [0] * queue_slots  # send offset just after each object
+        self.q_head = 0
+        self.q_count = 0
+        self.q_start = 1               # send offset of the head object's first byte
+        self.q_tail = 1                # send offset after the last queued byte
+        self.out_off = 0               # send_out data: offset and length in flight
+        self.out_len = 0
+        self.output_pending = False    # output deferred until input handling ends
+        self.tx_failed = False         # the last segment did not go out (ARP miss)
+
+    # --- information ---
+
+    @property
+    def state_name(self):
+        return STATE_NAMES[self.state]
+
+    @property
+    def remote(self):
+        return "%d.%d.%d.%d" % (self.rip[0], self.rip[1], self.rip[2], self.rip[3]), self.rport
+
+    @property
+    def send_space(self):
+        """Bytes that could go on the wire now (peer window and congestion window)."""
+        room = min(self.snd_wnd, self.cwnd) - (self.snd_nxt - self.snd_una)
+        return max(0, min(room, self.mss))
+
+    @property
+    def send_queue_free(self):
+        """How many more objects conn.send() accepts now."""
+        return len(self.q_obj) - self.q_count
+
+    @property
+    def unacked(self):
+        """Bytes sent or queued and not yet acknowledged."""
+        return self.q_tail - self.snd_una if self.q_count else self.out_len
+
+    # --- sending ---
+
+    def send(self, obj):
+        """Queue obj for sending, kept by reference.  False when the queue is full
+        (wait for ACKED) or a send_out segment is in flight."""
+        if self.state not in (ST_ESTABLISHED, ST_CLOSE_WAIT, ST_SYN_SENT, ST_SYN_RCVD) or self.fin_queued:
+            raise OSError(107, "uipy: connection not open for sending (%s)" % self.state_name)
+        if isinstance(obj, str):
+            obj = obj.encode()
+        elif isinstance(obj, bytearray):
+            obj = bytes(obj)           # a mutable buffer could change before it is acknowledged
+        n = len(obj)
+        if n == 0:
+            return True
+        if self.q_count == len(self.q_obj) or self.out_len:
+            return False
+        slots = len(self.q_obj)
+        if self.q_count == 0:
+            self.q_start = self.q_tail
+        i = (self.q_head + self.q_count) % slots
+        self.q_obj[i] = obj
+        self.q_tail += n
+        self.q_end[i] = self.q_tail
+        self.q_count += 1
+        self.tcp.want_output(self)
+        return True
+
+    def send_out(self, n):
+        """uIP contract: send the n bytes written into conn.out now, not kept."""
+        if self.state not in (ST_ESTABLISHED, ST_CLOSE_WAIT):
+            raise OSError(107, "uipy: connection not open for sending (%s)" % self.state_name)
+        if self.q_count or n > self.mss:
+            return False
+        if self.out_len == 0 and self.send_space < n:
+            return False
+        return self.tcp.send_out(self, n)
+
+    def close(self):
+        """Send FIN after the queued data; the receive side stays open until the peer's FIN."""
+        st = self.state
+        if st == ST_SYN_SENT:
+            self.tcp.release(self)
+        elif st in (ST_SYN_RCVD, ST_ESTABLISHED):
+            self._queue_fin(ST_FIN_WAIT_1)
+        elif st == ST_CLOSE_WAIT:
+            self._queue_fin(ST_LAST_ACK)
+
+    def _queue_fin(self, next_state):
+        if not self.fin_queued:
+            self.fin_queued = True
+            self.fin_off = self.q_tail   # after everything handed to us
+            self.state = next_state
+            self.tcp.want_output(self)
+
+    def abort(self):
+        """Reset the connection at once (RST to the peer); no further events."""
+        self.tcp.abort(self)
+
+    # --- receiving ---
+
+    def stop(self):
+        """Back-pressure: advertise a zero window until restart()."""
+        self.stopped = True
+
+    def restart(self):
+        if self.stopped:
+            self.stopped = False
+            self.ack_now = True        # a window update, so the peer resumes
+            self.tcp.want_output(self)
+
+    def wake(self):
+        """Call the handler with POLL on the next pass."""
+        self.woken = True
+        self.tcp.wakeups = True

@@ -40,6 +40,7 @@ class Ipv4:
         self.ident = ident & 0xFFFF
         self.ttl = _TTL
         self.handlers = {}            # protocol number -> input(payload_len); filled by the stack
+        self.arp_pending = False      # the last send() became an ARP request
 
     # --- input ---
 
@@ -160,6 +161,7 @@ class Ipv4:
         ARP request and False is returned (the caller retries later)."""
         s = self.stack
         buf = s.buf
+        self.arp_pending = False
         buf[IP_SRC:IP_SRC + 4] = s.ip
         n = self.finish(proto, payload_len)
         hi = get16(buf, IP_DST)
@@ -178,5 +180,6 @@ class Ipv4:
         if s.arp.lookup_into(hi, lo, buf, 0):
             return s.send_frame(n)
         s.stats["arp_miss"] += 1
+        self.arp_pending = True
         s.arp.request(hi, lo)
         return False

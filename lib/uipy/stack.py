@@ -208,9 +208,9 @@ class Stack:
         """Accept TCP connections on port; handler(conn, events) gets their events."""
         self._need_tcp().listen(port, handler, backlog)
 
-    def connect(self, ip, port, handler):
+    def connect(self, ip, port, handler, local_port=0):
         """Open a TCP connection; returns the Conn (CONNECTED arrives later)."""
-        return self._need_tcp().connect(ip_bytes(ip) if isinstance(ip, str) else ip, port, handler)
+        return self._need_tcp().connect(ip_bytes(ip) if isinstance(ip, str) else ip, port, handler, local_port)
 
     def _need_tcp(self):
         if self.tcp is None:

@@ -123,16 +123,19 @@ class Tcp:
             if lst is not None and lst.port == port:
                 self.listeners[i] = None
 
-    def connect(self, ip, port, handler):
-        """Open a connection to ip (4 bytes) and port; events go to handler."""
-        if not 0 < port < 65536:
+    def connect(self, ip, port, handler, local_port=0):
+        """Open a connection to ip (4 bytes) and port; events go to handler.
+        The local port is a random ephemeral one unless given."""
+        if not 0 < port < 65536 or not 0 <= local_port < 65536:
             raise ValueError("uipy: TCP port %r out of range 1..65535" % (port,))
+        hi = (ip[0] << 8) | ip[1]
+        lo = (ip[2] << 8) | ip[3]
+        if local_port and self._find(hi, lo, port, local_port) is not None:
+            raise OSError(98, "uipy: local port %d already connected there" % local_port)
         c = self._alloc()
         if c is None:
             raise OSError(12, "uipy: TCP connection table full (tcp_conns=%d)" % len(self.conns))
-        hi = (ip[0] << 8) | ip[1]
-        lo = (ip[2] << 8) | ip[3]
-        self._init_conn(c, hi, lo, port, self._ephemeral_port(hi, lo, port), handler)
+        self._init_conn(c, hi, lo, port, local_port or self._ephemeral_port(hi, lo, port), handler)
         c.state = ST_SYN_SENT
         self._new_iss(c)
         self.stack.stats["tcp_connects"] += 1
@@ -366,7 +369,7 @@ class Tcp:
         else:
             ok = rcv_nxt <= seq < rcv_nxt + rwnd or rcv_nxt <= seq + seglen - 1 < rcv_nxt + rwnd
         if not ok:
-            if c.state == ST_SYN_RCVD and flags & SYN and seq == 0:
+            if c.state == ST_SYN_RCVD and flags & (SYN | ACK) == SYN and seq == 0:
                 c.snd_nxt = 0                 # our SYN-ACK was lost: send it again
                 self._send_syn(c)
                 return
@@ -541,7 +544,7 @@ class Tcp:
                 c.in_recovery = False
                 c.cwnd = min(c.ssthresh, max(c.snd_max - c.snd_una, c.mss) + c.mss)
             else:                             # partial: the next hole is lost too
-                self._retransmit_first(c)
+                c.resend_head = True
                 c.cwnd = max(c.cwnd - acked + c.mss, c.mss)
         elif c.cwnd < c.ssthresh:
             c.cwnd += min(acked, c.mss)
@@ -551,6 +554,7 @@ class Tcp:
             c.cwnd = _CWND_MAX
         c.dupacks = 0
         c.retries = 0
+        c.rto = c.rto_base                    # progress: drop the backoff (as Linux does)
         if c.snd_una >= c.snd_max:
             c.rexmit_on = False
         else:
@@ -567,15 +571,18 @@ class Tcp:
             c.ssthresh = max((c.snd_max - c.snd_una) // 2, 2 * c.mss)
             c.recover = c.snd_max
             c.in_recovery = True
-            self._retransmit_first(c)
+            c.resend_head = True
             c.cwnd = c.ssthresh + 3 * c.mss
         elif c.in_recovery:
             c.cwnd += c.mss                   # a segment has left the network
             c.output_pending = True
             self.pending = True
 
-    def _retransmit_first(self, c):
-        """Send the first unacknowledged segment again."""
+    def _resend_head(self, c):
+        """Send the first unacknowledged segment again (fast retransmit, partial
+        ACK).  Called from output(), after any received data was delivered: the
+        segment is built in the buffer that held it."""
+        c.resend_head = False
         self.stack.stats["tcp_retransmits"] += 1
         c.rtt_seq = -1                        # Karn: no sample from a retransmission
         if c.out_len:
@@ -597,8 +604,14 @@ class Tcp:
         """Send what the windows allow: queued data, FIN, or a due ACK."""
         c.output_pending = False
         st = c.state
-        if st == ST_CLOSED or st == ST_SYN_SENT or st == ST_SYN_RCVD:
+        if st == ST_CLOSED or st == ST_SYN_SENT:
             return
+        if st == ST_SYN_RCVD:
+            if c.ack_now:                     # e.g. the SYN-ACKs of a simultaneous open crossed
+                self._send_segment(c, c.snd_nxt, 0, ACK)
+            return
+        if c.resend_head:
+            self._resend_head(c)
         can_send = st in (ST_ESTABLISHED, ST_CLOSE_WAIT, ST_FIN_WAIT_1, ST_CLOSING, ST_LAST_ACK)
         while True:
             data_end = c.q_tail if (c.q_count and can_send) else c.snd_nxt
@@ -633,8 +646,10 @@ class Tcp:
                 break
         if c.snd_wnd == 0 and c.q_count and c.q_tail > c.snd_nxt and c.snd_una == c.snd_nxt \
                 and not c.persist_on:
+            # zero window with data waiting: probe instead of retransmitting
             c.persist_on = True
-            c.persist_at = ticks_add(self.stack.now, c.rto)
+            c.rexmit_on = False
+            c.persist_at = ticks_add(self.stack.now, c.rto_base)
 
     def send_out(self, c, n):
         """uIP contract: n bytes already at TCP_DATA go out at snd_nxt, not kept."""
@@ -702,7 +717,7 @@ class Tcp:
         c.unacked_segs = 0
         s.stats["tcp_tx"] += 1
         ok = s.ipv4.send(PROTO_TCP, tlen)
-        c.tx_failed = not ok
+        c.tx_failed = s.ipv4.arp_pending      # retry soon, without backoff
         return ok
 
     def _copy_queued(self, c, off, n):
@@ -806,7 +821,7 @@ class Tcp:
             self.stack.stats["tcp_window_probes"] += 1
             self._probe(c)
             c.persist_backoff = min(c.persist_backoff + 1, 6)
-            c.persist_at = ticks_add(now, min(c.rto << c.persist_backoff, self.rto_max))
+            c.persist_at = ticks_add(now, min(c.rto_base << c.persist_backoff, self.rto_max))
         if self.keepalive_ms and st in (ST_ESTABLISHED, ST_CLOSE_WAIT):
             idle = ticks_diff(now, c.last_rx)
             due = self.keepalive_ms + c.keepalive_probes * self.keepalive_interval_ms
@@ -854,7 +869,7 @@ class Tcp:
             self._notify(c, REXMIT)
         else:
             self.output(c)
-        if not c.rexmit_on and c.snd_una < c.snd_max:
+        if not c.rexmit_on and not c.persist_on and c.snd_una < c.snd_max:
             self._arm_rexmit(c)
 
     def _arm_rexmit(self, c):
@@ -874,7 +889,7 @@ class Tcp:
                 delta = -delta
             c.rttvar += delta - (c.rttvar >> 2)
         rto = (c.srtt >> 3) + max(10, c.rttvar)
-        c.rto = max(self.rto_min, min(rto, self.rto_max))
+        c.rto = c.rto_base = max(self.rto_min, min(rto, self.rto_max))
 
     # --- helpers ---
 
@@ -935,7 +950,7 @@ class Tcp:
         c.recover = 0
         c.in_recovery = False
         c.srtt = c.rttvar = 0
-        c.rto = self.rto_initial
+        c.rto = c.rto_base = self.rto_initial
         c.rtt_seq = -1
         c.rexmit_on = c.delack_on = c.persist_on = False
         c.retries = 0
@@ -954,6 +969,7 @@ class Tcp:
         c.out_off = c.out_len = 0
         c.output_pending = False
         c.tx_failed = False
+        c.resend_head = False
 
     def _new_iss(self, c):
         """RFC 6528: a 4-microsecond clock plus a keyed hash of the connection's addresses."""

@@ -80,10 +80,12 @@ class Conn:
         self.dupacks = 0
         self.recover = 0
         self.in_recovery = False
+        self.resend_head = False       # fast retransmit due at the next output
         # round-trip time (RFC 6298), in ms; srtt scaled by 8, rttvar by 4
         self.srtt = 0
         self.rttvar = 0
-        self.rto = tcp.rto_initial
+        self.rto = tcp.rto_initial     # current timeout, with backoff
+        self.rto_base = tcp.rto_initial  # from the RTT estimate, without backoff
         self.rtt_seq = -1              # send offset being timed, -1 when none
         self.rtt_start = 0
         # timers: absolute ticks, armed flags
@@ -116,7 +118,7 @@ class Conn:
         self.out_off = 0               # send_out data: offset and length in flight
         self.out_len = 0
         self.output_pending = False    # output deferred until input handling ends
-        self.tx_failed = False         # the last segment did not go out (ARP miss)
+        self.tx_failed = False         # the last segment became an ARP request
 
     # --- information ---
 

@@ -15,7 +15,8 @@ from uipy.ipv4 import PROTO_TCP
 from uipy.udp import pseudo_sum
 from uipy.tcp_conn import (Conn, CONNECTED, NEWDATA, ACKED, REXMIT, POLL, CLOSED, ABORTED, TIMEDOUT,
                            ST_CLOSED, ST_SYN_SENT, ST_SYN_RCVD, ST_ESTABLISHED, ST_FIN_WAIT_1,
-                           ST_FIN_WAIT_2, ST_CLOSE_WAIT, ST_CLOSING, ST_LAST_ACK, ST_TIME_WAIT)
+                           ST_FIN_WAIT_2, ST_CLOSE_WAIT, ST_CLOSING, ST_LAST_ACK, ST_TIME_WAIT,
+                           RECEIVING, SENDING, DRAINING, SYNCHRONIZED)
 
 FIN = const(0x01)
 SYN = const(0x02)
@@ -157,7 +158,7 @@ class Tcp:
         for c in self.conns:
             if c.state == ST_CLOSED:
                 continue
-            if wake and c.woken and c.state in (ST_ESTABLISHED, ST_CLOSE_WAIT):
+            if wake and c.woken and (1 << c.state) & SENDING:
                 c.woken = False
                 self._notify(c, POLL)
                 c.output_pending = True
@@ -166,8 +167,7 @@ class Tcp:
                 self.output(c)
 
     def abort(self, c):
-        if c.state in (ST_SYN_RCVD, ST_ESTABLISHED, ST_FIN_WAIT_1, ST_FIN_WAIT_2,
-                       ST_CLOSE_WAIT, ST_CLOSING, ST_LAST_ACK):
+        if (1 << c.state) & SYNCHRONIZED:
             self._send_rst(c)
         self.release(c)
 
@@ -391,7 +391,7 @@ class Tcp:
             if seq == rcv_nxt:
                 if c.state == ST_SYN_RCVD and c.listener is not None:
                     self.release(c)           # back to LISTEN
-                elif c.state in (ST_CLOSING, ST_LAST_ACK, ST_TIME_WAIT):
+                elif c.state == ST_CLOSING or c.state == ST_LAST_ACK or c.state == ST_TIME_WAIT:
                     self.release(c)
                 else:
                     self._drop(c, ABORTED, False)
@@ -473,7 +473,7 @@ class Tcp:
 
         # 5. data
         if dlen > 0:
-            if st in (ST_ESTABLISHED, ST_FIN_WAIT_1, ST_FIN_WAIT_2):
+            if (1 << st) & RECEIVING:
                 if seq == c.rcv_nxt:
                     c.rcv_nxt += dlen
                     c.data = self._data_view(dstart, dlen)
@@ -497,7 +497,7 @@ class Tcp:
             if not c.peer_fin:
                 c.peer_fin = True
                 events |= CLOSED
-            if st in (ST_ESTABLISHED, ST_SYN_RCVD):
+            if st == ST_ESTABLISHED or st == ST_SYN_RCVD:
                 c.state = ST_CLOSE_WAIT
             elif st == ST_FIN_WAIT_1:
                 c.state = ST_TIME_WAIT if fin_acked else ST_CLOSING
@@ -612,7 +612,7 @@ class Tcp:
             return
         if c.resend_head:
             self._resend_head(c)
-        can_send = st in (ST_ESTABLISHED, ST_CLOSE_WAIT, ST_FIN_WAIT_1, ST_CLOSING, ST_LAST_ACK)
+        can_send = (1 << st) & DRAINING
         while True:
             data_end = c.q_tail if (c.q_count and can_send) else c.snd_nxt
             if data_end < c.snd_nxt:
@@ -805,7 +805,7 @@ class Tcp:
 
     def _timers(self, c, now):
         st = c.state
-        if st in (ST_TIME_WAIT, ST_FIN_WAIT_2):
+        if st == ST_TIME_WAIT or st == ST_FIN_WAIT_2:
             if ticks_diff(now, c.end_at) >= 0:
                 self.release(c)
                 return
@@ -822,7 +822,7 @@ class Tcp:
             self._probe(c)
             c.persist_backoff = min(c.persist_backoff + 1, 6)
             c.persist_at = ticks_add(now, min(c.rto_base << c.persist_backoff, self.rto_max))
-        if self.keepalive_ms and st in (ST_ESTABLISHED, ST_CLOSE_WAIT):
+        if self.keepalive_ms and (1 << st) & SENDING:
             idle = ticks_diff(now, c.last_rx)
             due = self.keepalive_ms + c.keepalive_probes * self.keepalive_interval_ms
             if idle >= due:
@@ -833,7 +833,7 @@ class Tcp:
                 c.keepalive_probes += 1
                 self.stack.stats["tcp_keepalives"] += 1
                 self._probe(c)
-        if st in (ST_ESTABLISHED, ST_CLOSE_WAIT) and ticks_diff(now, c.poll_at) >= 0:
+        if (1 << st) & SENDING and ticks_diff(now, c.poll_at) >= 0:
             c.poll_at = ticks_add(now, self.poll_ms)
             self._notify(c, POLL)
             c.output_pending = True
@@ -845,7 +845,7 @@ class Tcp:
     def _timeout(self, c):
         stats = self.stack.stats
         c.retries += 1
-        syn = c.state in (ST_SYN_SENT, ST_SYN_RCVD)
+        syn = c.state == ST_SYN_SENT or c.state == ST_SYN_RCVD
         if c.retries > (self.syn_retries if syn else self.max_retries):
             stats["tcp_timeouts"] += 1
             self._drop(c, TIMEDOUT, not syn)

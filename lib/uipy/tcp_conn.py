@@ -39,6 +39,13 @@ ST_CLOSING = const(8)
 ST_LAST_ACK = const(9)
 ST_TIME_WAIT = const(10)
 
+# Sets of states as bit masks of (1 << state): testing them allocates nothing
+# (a tuple of imported constants would be built at run time on MicroPython).
+RECEIVING = const((1 << ST_ESTABLISHED) | (1 << ST_FIN_WAIT_1) | (1 << ST_FIN_WAIT_2))
+SENDING = const((1 << ST_ESTABLISHED) | (1 << ST_CLOSE_WAIT))
+DRAINING = const(SENDING | (1 << ST_FIN_WAIT_1) | (1 << ST_CLOSING) | (1 << ST_LAST_ACK))
+SYNCHRONIZED = const(DRAINING | (1 << ST_SYN_RCVD) | (1 << ST_FIN_WAIT_2))
+
 STATE_NAMES = ("CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1",
                "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT")
 
@@ -151,7 +158,7 @@ class Conn:
     def send(self, obj):
         """Queue obj for sending, kept by reference.  False when the queue is full
         (wait for ACKED) or a send_out segment is in flight."""
-        if self.state not in (ST_ESTABLISHED, ST_CLOSE_WAIT, ST_SYN_SENT, ST_SYN_RCVD) or self.fin_queued:
+        if not (1 << self.state) & (SENDING | (1 << ST_SYN_SENT) | (1 << ST_SYN_RCVD)) or self.fin_queued:
             raise OSError(107, "uipy: connection not open for sending (%s)" % self.state_name)
         if isinstance(obj, str):
             obj = obj.encode()
@@ -175,7 +182,7 @@ class Conn:
 
     def send_out(self, n):
         """uIP contract: send the n bytes written into conn.out now, not kept."""
-        if self.state not in (ST_ESTABLISHED, ST_CLOSE_WAIT):
+        if not (1 << self.state) & SENDING:
             raise OSError(107, "uipy: connection not open for sending (%s)" % self.state_name)
         if self.q_count or n > self.mss:
             return False
@@ -188,7 +195,7 @@ class Conn:
         st = self.state
         if st == ST_SYN_SENT:
             self.tcp.release(self)
-        elif st in (ST_SYN_RCVD, ST_ESTABLISHED):
+        elif st == ST_SYN_RCVD or st == ST_ESTABLISHED:
             self._queue_fin(ST_FIN_WAIT_1)
         elif st == ST_CLOSE_WAIT:
             self._queue_fin(ST_LAST_ACK)

@@ -1,0 +1,508 @@
+# Microchip ENC28J60 driver (10BASE-T MAC+PHY on SPI) for uipy.
+#
+# Runs on MicroPython 1.22+ and on CPython (host tests against
+# tools/enc28j60_emu.py). Register facts and errata: shared/HARDWARE.md section 2.
+#
+# Interface (DESIGN.md): .mac, recv_into(mv), send(mv, n), link_up(),
+# irq_pending(); plus link_changed(), allow_multicast(on), phy_read/phy_write.
+#
+# allow_multicast(True) sets ERXFCON.MCEN: every frame whose destination has the
+# group bit set is accepted (all multicast, e.g. mDNS 01:00:5e:00:00:fb); the
+# stack filters further in software. The hash filter is not used.
+#
+# Buffer layout: RX ring 0x0000-0x19FF (errata #5: must start at 0; ERXND odd
+# for errata #14), TX area 0x1A00-0x1FFF (control byte + 1514 + 7-byte TSV).
+#
+# Errata handled (DS80349C numbering, HARDWARE.md 2.12):
+#   #2  CLKRDY set early: fixed 2 ms wait after reset before polling CLKRDY.
+#   #5  RX buffer starts at 0x0000.
+#   #6  EIR.PKTIF unreliable: frames waiting are counted with EPKTCNT.
+#   #9  half duplex: PHCON2.HDLDIS set.
+#   #12 TX logic stall: bounded wait for TXIF; on timeout or TXERIF the TX
+#       logic is reset (TXRST set/clear) and TXIF/TXERIF are cleared after it.
+#   #13 false late collisions: MACLCON2 = 63; retransmit (<= 16 times) when the
+#       TSV says late collision.
+#   #14 ERXRDPT written odd only (next - 1, or ERXND), low byte first.
+#   #15 ESTAT.LATECOL unreliable: the TSV late-collision bit is used instead.
+#   #19 SRC ignored in power-save: ECON2.PWRSV cleared before SRC.
+#   #1 (SPI >= 8 MHz on B1/B4), #17 (DMA checksum) and #18 (pattern filter):
+#       board choice / features not used. Init reads MAMXFL back, so a chip
+#       dropping MAC writes (errata #1) fails loudly.
+#
+# (Comments, not docstrings: MicroPython keeps a module docstring in RAM.)
+try:
+    from micropython import const  # type: ignore  (typed differently by the stubs)
+except ImportError:
+    def const(x):
+        return x
+
+try:
+    from time import sleep_ms, sleep_us  # type: ignore  (MicroPython only)
+except ImportError:
+    from time import sleep as _sleep
+
+    def sleep_ms(ms):
+        _sleep(ms / 1000)
+
+    def sleep_us(us):
+        _sleep(us / 1000000)
+
+# SPI opcodes
+_RCR = const(0x00)
+_RBM = const(0x3A)
+_WCR = const(0x40)
+_WBM = const(0x7A)
+_BFS = const(0x80)
+_BFC = const(0xA0)
+
+# Register encoding: bits 4:0 address, bits 6:5 bank, bit 7 MAC/MII (these
+# answer a read with a dummy byte first). 0x1B..0x1F exist in every bank.
+_MM = const(0x80)
+_EIE = const(0x1B)
+_EIR = const(0x1C)
+_ESTAT = const(0x1D)
+_ECON2 = const(0x1E)
+_ECON1 = const(0x1F)
+# bank 0
+_ERDPTL = const(0x00)
+_EWRPTL = const(0x02)
+_ETXSTL = const(0x04)
+_ETXNDL = const(0x06)
+_ERXSTL = const(0x08)
+_ERXNDL = const(0x0A)
+_ERXRDPTL = const(0x0C)
+# bank 1
+_ERXFCON = const(0x38)
+_EPKTCNT = const(0x39)
+# bank 2 (MAC/MII)
+_MACON1 = const(0xC0)
+_MACON3 = const(0xC2)
+_MACON4 = const(0xC3)
+_MABBIPG = const(0xC4)
+_MAIPGL = const(0xC6)
+_MAIPGH = const(0xC7)
+_MACLCON2 = const(0xC9)
+_MAMXFLL = const(0xCA)
+_MICMD = const(0xD2)
+_MIREGADR = const(0xD4)
+_MIWRL = const(0xD6)
+_MIWRH = const(0xD7)
+_MIRDL = const(0xD8)
+_MIRDH = const(0xD9)
+# bank 3
+_MISTAT = const(0xEA)
+_EREVID = const(0x72)
+
+# bits
+_EIR_TXIF = const(0x08)
+_EIR_TXERIF = const(0x02)
+_EIR_RXERIF = const(0x01)
+_ECON1_TXRST = const(0x80)
+_ECON1_RXRST = const(0x40)
+_ECON1_TXRTS = const(0x08)
+_ECON1_RXEN = const(0x04)
+_ECON2_AUTOINC = const(0x80)
+_ECON2_PKTDEC = const(0x40)
+_ECON2_PWRSV = const(0x20)
+_RXFCON_NORMAL = const(0xA1)  # UCEN | CRCEN | BCEN
+_RXFCON_MCEN = const(0x02)
+
+# PHY registers
+PHCON1 = const(0x00)
+PHCON2 = const(0x10)
+PHSTAT2 = const(0x11)
+PHIE = const(0x12)
+PHIR = const(0x13)
+
+# buffer layout
+RX_START = const(0x0000)
+RX_END = const(0x19FF)
+TX_START = const(0x1A00)
+
+MAX_FRAME = const(1514)
+_MAX_FRAME_FCS = const(1518)
+_TX_POLLS = const(1000)
+_TX_RETRIES = const(16)
+_MII_POLLS = const(1000)
+
+
+class ENC28J60:
+    def __init__(self, spi, cs, rst=None, int_pin=None, mac=None,
+                 full_duplex=False):
+        self.spi = spi
+        self.cs = cs
+        self.rst = rst
+        self.int_pin = int_pin
+        self.full_duplex = full_duplex
+        if mac is None:
+            mac = _default_mac()
+        self.mac = bytes(mac)
+        cs.value(1)
+        # small buffers made once: no allocation for register access
+        self._o2 = bytearray(2)
+        self._i2 = bytearray(2)
+        self._o3 = bytearray(3)
+        self._i3 = bytearray(3)
+        self._rbm = bytearray((_RBM,))
+        self._wbm = bytearray((_WBM, 0x00))  # opcode + per-packet control byte
+        self._hdr = bytearray(6)
+        self._tsv = bytearray(7)
+        tail = memoryview(bytearray(5))  # the frame's FCS and its pad byte
+        self._tail4 = tail[:4]
+        self._tail5 = tail
+        self._rxfcon = _RXFCON_NORMAL
+        # counters
+        self.rx_frames = 0
+        self.tx_frames = 0
+        self.rx_dropped_crc = 0
+        self.rx_dropped_len = 0
+        self.tx_retries = 0
+        self.tx_errors = 0
+        self.overflows = 0
+        self.rx_resets = 0
+        self.mii_timeouts = 0
+        self.spi_transactions = 0
+        self.spi_bytes = 0
+        self.revision = 0
+        self._bank = 0
+        self._next = RX_START
+        self._pending = 0
+        self._txnd = -1
+        self.reinit()
+
+    # ---- SPI primitives: each is one CS frame ----
+
+    def _cmd(self, op, arg):
+        o = self._o2
+        o[0] = op
+        o[1] = arg
+        self.cs.value(0)
+        self.spi.write(o)
+        self.cs.value(1)
+        self.spi_transactions += 1
+        self.spi_bytes += 2
+
+    def _select(self, reg):
+        # ECON1 is only touched when the bank really changes
+        bank = (reg >> 5) & 3
+        if (reg & 0x1F) < 0x1B and bank != self._bank:
+            clear = self._bank & ~bank
+            if clear:
+                self._cmd(_BFC | _ECON1, clear)
+            setb = bank & ~self._bank
+            if setb:
+                self._cmd(_BFS | _ECON1, setb)
+            self._bank = bank
+
+    def _rd(self, reg):
+        self._select(reg)
+        if reg & _MM:
+            o = self._o3
+            i = self._i3
+        else:
+            o = self._o2
+            i = self._i2
+        o[0] = _RCR | (reg & 0x1F)
+        self.cs.value(0)
+        self.spi.write_readinto(o, i)
+        self.cs.value(1)
+        self.spi_transactions += 1
+        self.spi_bytes += len(o)
+        return i[len(i) - 1]
+
+    def _wr(self, reg, value):
+        self._select(reg)
+        self._cmd(_WCR | (reg & 0x1F), value)
+
+    def _wr16(self, reg, value):
+        # low byte first (matters for ERXRDPT)
+        self._wr(reg, value & 0xFF)
+        self._wr(reg + 1, value >> 8)
+
+    def _bfs(self, reg, mask):
+        self._select(reg)
+        self._cmd(_BFS | (reg & 0x1F), mask)
+
+    def _bfc(self, reg, mask):
+        self._select(reg)
+        self._cmd(_BFC | (reg & 0x1F), mask)
+
+    def _read_mem(self, buf):
+        self.cs.value(0)
+        self.spi.write(self._rbm)
+        self.spi.readinto(buf)
+        self.cs.value(1)
+        self.spi_transactions += 1
+        self.spi_bytes += 1 + len(buf)
+
+    # ---- PHY through MII ----
+
+    def _mii_wait(self):
+        sleep_us(12)  # BUSY may not show during the first 10.24 us
+        for _ in range(_MII_POLLS):
+            if not self._rd(_MISTAT) & 1:
+                return True
+        self.mii_timeouts += 1
+        return False
+
+    def phy_read(self, reg):
+        self._wr(_MIREGADR, reg)
+        self._wr(_MICMD, 0x01)  # MIIRD
+        self._mii_wait()
+        self._wr(_MICMD, 0x00)
+        return self._rd(_MIRDL) | (self._rd(_MIRDH) << 8)
+
+    def phy_write(self, reg, value):
+        self._wr(_MIREGADR, reg)
+        self._wr(_MIWRL, value & 0xFF)
+        self._wr(_MIWRH, value >> 8)  # starts the write
+        self._mii_wait()
+
+    # ---- bring-up ----
+
+    def reset(self):
+        # Hardware (if wired) and system reset, then check the chip answers.
+        if self.rst is not None:
+            self.rst.value(0)
+            sleep_ms(1)
+            self.rst.value(1)
+            sleep_ms(2)
+        # errata #19: SRC is ignored in power-save, so leave it first
+        self._cmd(_BFC | _ECON2, _ECON2_PWRSV)
+        sleep_ms(1)
+        self.cs.value(0)
+        self.spi.write(b"\xff")
+        self.cs.value(1)
+        self.spi_transactions += 1
+        self.spi_bytes += 1
+        self._bank = 0
+        sleep_ms(2)  # errata #2: CLKRDY can be set before the chip is usable
+        ready = False
+        estat = 0
+        for _ in range(50):
+            estat = self._rd(_ESTAT)
+            # bit 3 reads 0 on a live chip; MISO stuck high sets it
+            if estat & 0x09 == 0x01:
+                ready = True
+                break
+            sleep_ms(1)
+        rev = self._rd(_EREVID)
+        if rev == 0x00 or rev == 0xFF:
+            raise OSError("ENC28J60 not answering: EREVID read 0x%02X; "
+                          "check MISO/MOSI/SCK/CS wiring and 3.3 V power" % rev)
+        if not ready:
+            raise OSError("ENC28J60 clock not ready: ESTAT read 0x%02X; "
+                          "check the 25 MHz crystal and 3.3 V power" % estat)
+        self.revision = rev
+
+    def reinit(self):
+        # full reset and set-up, e.g. after the chip was found deaf or unplugged
+        self.reset()
+        self._setup()
+
+    def _rx_pointers(self):
+        # errata #5: RX at 0; errata #14: ERXRDPT odd
+        self._wr16(_ERXSTL, RX_START)
+        self._wr16(_ERXNDL, RX_END)
+        self._wr16(_ERXRDPTL, RX_END)
+        self._wr16(_ERDPTL, RX_START)
+        self._next = RX_START
+        self._pending = 0
+
+    def _setup(self):
+        fd = self.full_duplex
+        self._wr(_ECON1, 0)  # bank 0, RX off
+        self._bank = 0
+        self._bfs(_ECON2, _ECON2_AUTOINC)  # reset value not trusted
+        self._rx_pointers()
+        self._wr16(_ETXSTL, TX_START)
+        self._txnd = -1
+        self._wr(_ERXFCON, self._rxfcon)
+        self._wr(_MACON1, 0x0D)  # MARXEN | TXPAUS | RXPAUS
+        self._wr(_MACON3, 0x33 if fd else 0x32)  # pad to 60 + CRC + length check
+        self._wr(_MACON4, 0x00 if fd else 0x40)  # DEFER in half duplex
+        self._wr16(_MAMXFLL, _MAX_FRAME_FCS)
+        self._wr(_MABBIPG, 0x15 if fd else 0x12)
+        self._wr(_MAIPGL, 0x12)
+        self._wr(_MAIPGH, 0x0C)
+        if not fd:
+            self._wr(_MACLCON2, 63)  # errata #13: fewer false late collisions
+        # MAADR registers (bank 3) holding mac[0]..mac[5], HARDWARE.md 2.4
+        for i, reg in enumerate(b"\xe4\xe5\xe2\xe3\xe0\xe1"):
+            self._wr(reg, self.mac[i])
+        if self._rd(_MAMXFLL) != _MAX_FRAME_FCS & 0xFF:
+            raise OSError("ENC28J60 ignores MAC register writes "
+                          "(SPI clock below 8 MHz? errata #1)")
+        # duplex must agree between MAC (MACON3.FULDPX) and PHY (PHCON1.PDPXMD)
+        self.phy_write(PHCON1, 0x0100 if fd else 0x0000)
+        self.phy_write(PHCON2, 0x0000 if fd else 0x0100)  # errata #9: HDLDIS
+        self.phy_write(PHIE, 0x0012)  # PGEIE | PLNKIE: link changes latch in PHIR
+        self.phy_read(PHIR)
+        self._bfc(_EIR, 0x7F)
+        self._wr(_EIE, 0xD1)  # INTIE | PKTIE | LINKIE | RXERIE
+        self._bfs(_ECON1, _ECON1_RXEN)
+
+    # ---- receive ----
+
+    def _rx_reset(self):
+        # The ring is lost (corrupt header): reset the RX logic and start over.
+        self.rx_resets += 1
+        self._bfc(_ECON1, _ECON1_RXEN)
+        self._bfs(_ECON1, _ECON1_RXRST)
+        self._bfc(_ECON1, _ECON1_RXRST)
+        # stored frames are gone; bring EPKTCNT to 0 whether RXRST cleared it or not
+        for _ in range(256):
+            if not self._rd(_EPKTCNT):
+                break
+            self._bfs(_ECON2, _ECON2_PKTDEC)
+        self._rx_pointers()
+        self._bfc(_EIR, _EIR_RXERIF)
+        self._bfs(_ECON1, _ECON1_RXEN)
+
+    def _release(self, nxt):
+        # errata #14: ERXRDPT must be odd: one below the next packet
+        rd = nxt - 1 if nxt != RX_START else RX_END
+        self._wr(_ERXRDPTL, rd & 0xFF)
+        self._wr(_ERXRDPTL + 1, rd >> 8)
+        self._bfs(_ECON2, _ECON2_PKTDEC)  # once per packet, good or bad
+        self._pending -= 1
+        self._next = nxt
+
+    def recv_into(self, mv):
+        # Copy one received frame (without FCS) into mv; return its length or 0.
+        if not self._pending:
+            # errata #6: count with EPKTCNT, never EIR.PKTIF
+            n = self._rd(_EPKTCNT)
+            if not n:
+                return 0
+            self._pending = n
+            if self._rd(_EIR) & _EIR_RXERIF:
+                self.overflows += 1
+                self._bfc(_EIR, _EIR_RXERIF)
+        h = self._hdr
+        self._read_mem(h)  # ERDPT already sits at the next packet
+        nxt = h[0] | (h[1] << 8)
+        count = h[2] | (h[3] << 8)
+        expect = self._next + 6 + count
+        expect += expect & 1
+        if expect > RX_END:
+            expect -= RX_END + 1 - RX_START
+        if nxt != expect or nxt > RX_END or h[5] & 0x80:
+            self._rx_reset()
+            return 0
+        flen = count - 4
+        status = h[4]
+        if status & 0x10 or not status & 0x80:  # CRC error / not received OK
+            self.rx_dropped_crc += 1
+        elif status & 0x20 or flen < 14 or flen > len(mv):  # length check
+            self.rx_dropped_len += 1
+        else:
+            if not isinstance(mv, memoryview):
+                mv = memoryview(mv)
+            # frame, FCS and pad in one CS frame: ERDPT ends at the next packet
+            self.cs.value(0)
+            self.spi.write(self._rbm)
+            self.spi.readinto(mv[:flen])
+            self.spi.readinto(self._tail5 if count & 1 else self._tail4)
+            self.cs.value(1)
+            self.spi_transactions += 1
+            self.spi_bytes += 6 + flen + (count & 1)
+            self._release(nxt)
+            self.rx_frames += 1
+            return flen
+        self._wr16(_ERDPTL, nxt)
+        self._release(nxt)
+        return 0
+
+    # ---- transmit ----
+
+    def _tx_reset(self):
+        # errata #12: reset the TX logic; TXIF/TXERIF are cleared afterwards
+        # because clearing TXRST can raise TXERIF
+        self._bfc(_ECON1, _ECON1_TXRTS)
+        self._bfs(_ECON1, _ECON1_TXRST)
+        self._bfc(_ECON1, _ECON1_TXRST)
+
+    def _late_collision(self, end):
+        # errata #15: ESTAT.LATECOL is unreliable; TSV bit 29 is not
+        self._wr16(_ERDPTL, end + 1)
+        self._read_mem(self._tsv)
+        self._wr16(_ERDPTL, self._next)  # RX relies on ERDPT at the next packet
+        return self._tsv[3] & 0x20
+
+    def send(self, mv, n):
+        # Send the first n bytes of mv as one frame; True when it left.
+        if n < 14 or n > MAX_FRAME:
+            self.tx_errors += 1
+            return False
+        if n != len(mv):
+            if not isinstance(mv, memoryview):
+                mv = memoryview(mv)
+            mv = mv[:n]
+        self._wr16(_EWRPTL, TX_START)
+        # control byte 0x00 (MACON3 rules) and the frame in one CS frame
+        self.cs.value(0)
+        self.spi.write(self._wbm)
+        self.spi.write(mv)
+        self.cs.value(1)
+        self.spi_transactions += 1
+        self.spi_bytes += 2 + n
+        end = TX_START + n
+        if end != self._txnd:
+            self._wr16(_ETXNDL, end)
+            self._txnd = end
+        for attempt in range(_TX_RETRIES + 1):
+            self._bfc(_EIR, _EIR_TXIF | _EIR_TXERIF)
+            self._bfs(_ECON1, _ECON1_TXRTS)
+            eir = 0
+            for _ in range(_TX_POLLS):
+                eir = self._rd(_EIR)
+                if eir & (_EIR_TXIF | _EIR_TXERIF):
+                    break
+            if eir & _EIR_TXIF and not eir & _EIR_TXERIF:
+                self.tx_frames += 1
+                return True
+            # aborted or stalled; only late collisions and stalls are retried
+            retry = not eir & _EIR_TXERIF or self._late_collision(end)
+            self._tx_reset()
+            if not retry or attempt == _TX_RETRIES:
+                break
+            self.tx_retries += 1
+        self.tx_errors += 1
+        return False
+
+    # ---- link, filters, interrupts ----
+
+    def link_up(self):
+        return bool(self.phy_read(PHSTAT2) & 0x0400)  # LSTAT
+
+    def link_changed(self):
+        # True once after each link change (reads and clears PHIR.PLNKIF).
+        return bool(self.phy_read(PHIR) & 0x10)
+
+    def allow_multicast(self, on=True):
+        # Accept every multicast destination (ERXFCON.MCEN), e.g. for mDNS.
+        if on:
+            self._rxfcon |= _RXFCON_MCEN
+        else:
+            self._rxfcon &= ~_RXFCON_MCEN
+        # ERXFCON may only change while reception is off
+        self._bfc(_ECON1, _ECON1_RXEN)
+        self._wr(_ERXFCON, self._rxfcon)
+        self._bfs(_ECON1, _ECON1_RXEN)
+
+    def irq_pending(self):
+        # INT pin asserted (active low); True when no INT pin is wired.
+        if self.int_pin is None:
+            return True
+        return not self.int_pin.value()
+
+
+def _default_mac():
+    # locally administered, from the board's unique id when there is one
+    try:
+        import machine
+        uid = machine.unique_id()
+        return bytes((0x02, uid[-4], uid[-3], uid[-2], uid[-1], 0x28))
+    except Exception:
+        return b"\x02\x00\xec\x28\x60\x01"

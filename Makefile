@@ -13,7 +13,8 @@ DEBS        := iproute2 iputils-ping ethtool tshark netcat-openbsd curl
 # command that proves each Debian package is present
 DEB_CMDS    := ip ping ethtool tshark nc curl
 MPY_ARCHS   := armv6m xtensawin
-DEVICE_SRC  := $(wildcard lib/uipy/*.py) $(wildcard drivers/w5500.py drivers/enc28j60.py) $(wildcard boards/*.py) $(wildcard firmware/*.py)
+DEVICE_SRC  := $(wildcard lib/uipy/*.py) $(wildcard drivers/w5500.py drivers/enc28j60.py) \
+               $(filter-out boards/virtual.py,$(wildcard boards/*.py)) $(wildcard firmware/*.py)
 
 .PHONY: setup test demo bench mpy clean debs
 

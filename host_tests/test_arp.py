@@ -141,3 +141,42 @@ def test_probe_from_zero_address_is_answered_not_learned():
     (rep,) = nic.take()
     assert Ether(rep)[ARP].op == 2 and Ether(rep).dst == mac_of(3)
     assert stack.arp.find(0, 0) == -1
+
+
+def test_entry_in_use_is_refreshed_before_it_expires():
+    stack, nic, clock = make_stack(arp_max_age_ms=40000)
+    nic.push(request_from(mac_of(1), "198.18.0.11"))
+    stack.poll()
+    nic.take()
+    for _ in range(7):                          # keep using it for 35 s
+        run(stack, clock, 5000, step=500)
+        stack.udp_sendto(b"x", "198.18.0.11", 9, 1000)
+    reqs = [f for f in nic.take() if ARP in Ether(f)]
+    assert reqs and Ether(reqs[0])[ARP].pdst == "198.18.0.11" and stack.stats["arp_refresh"] >= 1
+    nic.push(reply_from(mac_of(1), "198.18.0.11"))   # the answer to the refresh is accepted
+    stack.poll()
+    run(stack, clock, 20000, step=500)
+    assert cached(stack, "198.18.0.11") == mac_of(1) and stack.stats["arp_expired"] == 0
+
+
+def test_unused_entry_is_not_refreshed():
+    stack, nic, clock = make_stack(arp_max_age_ms=40000)
+    nic.push(request_from(mac_of(1), "198.18.0.11"))
+    stack.poll()
+    nic.take()
+    run(stack, clock, 41000, step=500)
+    assert nic.take() == [] and stack.stats["arp_expired"] == 1
+
+
+def test_verify_asks_again_and_a_corrected_reply_is_taken():
+    stack, nic, clock = make_stack()
+    nic.push(request_from(mac_of(1), "198.18.0.11"))
+    stack.poll()
+    nic.take()
+    stack.arp.verify(0xC612, 11)                   # e.g. TCP retransmits without answers
+    run(stack, clock, 100)
+    (req,) = [f for f in nic.take() if ARP in Ether(f)]
+    assert Ether(req)[ARP].pdst == "198.18.0.11" and Ether(req).dst == "ff:ff:ff:ff:ff:ff"
+    nic.push(reply_from(mac_of(2), "198.18.0.11"))  # the host now answers from another MAC
+    stack.poll()
+    assert cached(stack, "198.18.0.11") == mac_of(2)

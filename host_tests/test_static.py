@@ -10,7 +10,7 @@ from levels import ROOT, VENV_BIN, run, tool
 DEVICE_FILES = sorted(
     glob.glob(os.path.join(ROOT, "lib", "uipy", "*.py"))
     + [p for p in glob.glob(os.path.join(ROOT, "drivers", "*.py")) if not p.endswith("tap.py")]
-    + glob.glob(os.path.join(ROOT, "boards", "*.py"))
+    + [p for p in glob.glob(os.path.join(ROOT, "boards", "*.py")) if not p.endswith("virtual.py")]
     + glob.glob(os.path.join(ROOT, "firmware", "*.py")))
 
 

@@ -78,7 +78,8 @@ def mpy_sizes():
     figures = {}
     core = total = 0
     device = (glob.glob(os.path.join(ROOT, "lib/uipy/*.py")) + glob.glob(os.path.join(ROOT, "drivers/w5500.py"))
-              + glob.glob(os.path.join(ROOT, "drivers/enc28j60.py")) + glob.glob(os.path.join(ROOT, "boards/*.py"))
+              + glob.glob(os.path.join(ROOT, "drivers/enc28j60.py"))
+              + [p for p in glob.glob(os.path.join(ROOT, "boards/*.py")) if not p.endswith("virtual.py")]
               + glob.glob(os.path.join(ROOT, "firmware/*.py")))
     with tempfile.TemporaryDirectory() as tmp:
         for path in sorted(device):

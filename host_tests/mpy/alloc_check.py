@@ -28,7 +28,6 @@ class QuietNic(golden_replay.ReplayNic):
     def __init__(self, mac):
         super().__init__(mac)
         self.sent_len = 0
-        self.sent_count = 0
 
     def send(self, mv, n):
         self.sent_len = n

@@ -41,6 +41,8 @@ class Arp:
         self.mac = bytearray(6 * size)
         self.stamp = [0] * size           # when learned (resolved) or last requested (pending)
         self.used = [0] * size            # last lookup, for LRU replacement
+        self.asked = [0] * size           # when a refresh request was last sent
+        self.refreshing = bytearray(size)  # 1: a refresh request is out (its reply is expected), 2: wanted
 
     # --- cache ---
 
@@ -68,6 +70,7 @@ class Arp:
             i = self._slot(now)
             self.used[i] = now
         self.state[i] = _RESOLVED
+        self.refreshing[i] = 0
         self.hi[i] = hi
         self.lo[i] = lo
         self.stamp[i] = now
@@ -87,6 +90,14 @@ class Arp:
             buf[off + k] = self.mac[base + k]
         return True
 
+    def verify(self, hi, lo):
+        """An upper layer gets no answers through this neighbour (TCP
+        retransmissions): ask for its address again at the next tick, in case
+        the cached MAC is wrong.  The entry stays usable meanwhile."""
+        i = self.find(hi, lo)
+        if i >= 0 and self.state[i] == _RESOLVED and self.refreshing[i] != 1:
+            self.refreshing[i] = 2
+
     def clear(self):
         for i in range(self.size):
             self.state[i] = _FREE
@@ -94,9 +105,20 @@ class Arp:
     def tick(self, now):
         for i in range(self.size):
             st = self.state[i]
-            if st == _RESOLVED and ticks_diff(now, self.stamp[i]) >= self.max_age_ms:
-                self.state[i] = _FREE
-                self.stack.stats["arp_expired"] += 1
+            if st == _RESOLVED:
+                age = ticks_diff(now, self.stamp[i])
+                if age >= self.max_age_ms:
+                    self.state[i] = _FREE
+                    self.stack.stats["arp_expired"] += 1
+                elif (self.refreshing[i] == 2 or age >= self.max_age_ms - (self.max_age_ms >> 2) and
+                      ticks_diff(self.used[i], self.stamp[i]) > 0) and \
+                        (not self.refreshing[i] or ticks_diff(now, self.asked[i]) >= self.retry_ms):
+                    # In use and getting old: ask again before it expires, so
+                    # traffic to it never stalls on a miss.
+                    self.refreshing[i] = 1
+                    self.asked[i] = now
+                    self.stack.stats["arp_refresh"] += 1
+                    self._send(_OP_REQUEST, self.stack.ip_hi, self.stack.ip_lo, self.hi[i], self.lo[i])
             elif st == _PENDING and ticks_diff(now, self.stamp[i]) >= self.pending_ms:
                 self.state[i] = _FREE
 
@@ -130,7 +152,7 @@ class Arp:
                 self._learn(i, hi, lo, now)
             self._reply()
         elif op == _OP_REPLY:
-            if i >= 0 and self.state[i] == _PENDING:
+            if i >= 0 and (self.state[i] == _PENDING or self.refreshing[i]):
                 self._learn(i, hi, lo, now)
             else:
                 stats["arp_unsolicited"] += 1

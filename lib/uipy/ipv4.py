@@ -155,6 +155,13 @@ class Ipv4:
         """Send a reply prepared with prepare_reply (Ethernet destination known)."""
         self.stack.send_frame(self.finish(proto, payload_len))
 
+    def next_hop_unconfirmed(self, hi, lo):
+        """No answers come back from hi.lo: have ARP check the next hop's MAC."""
+        s = self.stack
+        if (hi & s.mask_hi) != s.net_hi or (lo & s.mask_lo) != s.net_lo:
+            hi, lo = s.gw_hi, s.gw_lo
+        s.arp.verify(hi, lo)
+
     def send(self, proto, payload_len):
         """Send the packet in the buffer to the IPv4 destination already written at
         IP_DST.  Resolves the next hop; on an ARP miss the frame is replaced by an

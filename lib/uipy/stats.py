@@ -7,7 +7,7 @@ NAMES = (
     "drop_not_for_us", "drop_ethertype", "handler_errors",
     # ARP
     "arp_rx", "arp_tx", "arp_drop_bad", "arp_drop_not_for_us", "arp_unsolicited",
-    "arp_learned", "arp_evicted", "arp_expired", "arp_miss", "arp_conflict",
+    "arp_learned", "arp_evicted", "arp_expired", "arp_miss", "arp_conflict", "arp_refresh",
     # IPv4
     "ip_rx", "ip_tx", "ip_drop_header", "ip_drop_checksum", "ip_drop_fragment",
     "ip_drop_not_for_us", "ip_drop_source", "ip_drop_proto", "ip_options_stripped",
@@ -25,6 +25,7 @@ NAMES = (
     "tcp_syn_backlog_full", "tcp_syn_table_full", "tcp_timewait_recycled",
     "tcp_retransmits", "tcp_fast_retransmits", "tcp_timeouts", "tcp_dup_acks",
     "tcp_window_probes", "tcp_keepalives", "tcp_connects", "tcp_accepts",
+    "tcp_reorder_stored", "tcp_reorder_delivered",
 )
 
 

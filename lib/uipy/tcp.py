@@ -67,7 +67,7 @@ class Tcp:
                  rto_initial=1000, rto_min=200, rto_max=60000, max_retries=8, syn_retries=6,
                  msl_ms=2000, fin_wait_2_ms=30000, delack_ms=200, poll_ms=500,
                  keepalive_ms=0, keepalive_interval_ms=10000, keepalive_count=5,
-                 challenge_per_s=10):
+                 challenge_per_s=10, reorder_slots=2):
         for name, value in (("tcp_conns", conns), ("tcp_listeners", listeners),
                             ("tcp_queue_slots", queue_slots), ("tcp_window", window)):
             if not isinstance(value, int) or value < 1:
@@ -92,6 +92,12 @@ class Tcp:
         self._budget_at = stack.now
         self.out_view = stack.mv[TCP_DATA:TCP_DATA + self.our_mss]
         self.conns = [Conn(self, queue_slots) for _ in range(conns)]
+        # Reorder store, shared by all connections: segments that arrive after a
+        # gap wait here (reorder_slots * MSS bytes of RAM) instead of being dropped.
+        self.ooo_buf = bytearray(reorder_slots * self.our_mss)
+        self.ooo_conn = [None] * reorder_slots  # type: list
+        self.ooo_seq = [0] * reorder_slots
+        self.ooo_len = [0] * reorder_slots
         self.listeners = [None] * listeners  # type: list
         self.busy = False                 # inside input or tick: output is deferred
         self.pending = False              # some connection wants output
@@ -184,6 +190,7 @@ class Tcp:
         c.data = None
         c.rexmit_on = c.delack_on = c.persist_on = False
         c.output_pending = False
+        self._forget_stored(c)
 
     # --- input ---
 
@@ -479,14 +486,20 @@ class Tcp:
                     c.data = self._data_view(dstart, dlen)
                     events |= NEWDATA
                     c.unacked_segs += 1
-                    if c.unacked_segs >= 2:
-                        c.ack_now = True      # RFC 1122: at least every second segment
+                    if c.unacked_segs >= 2 or c.gap:
+                        # RFC 1122: at least every second segment; RFC 5681 4.2:
+                        # at once when the segment fills a gap
+                        c.ack_now = True
+                        c.gap = False
                     elif not c.delack_on:
                         c.delack_on = True
                         c.delack_at = ticks_add(now, self.delack_ms)
                 else:
                     stats["tcp_out_of_order"] += 1
                     c.ack_now = True          # a duplicate ACK tells the peer what is missing
+                    c.gap = True
+                    if seq > c.rcv_nxt:
+                        self._store_out_of_order(c, seq, dstart, dlen)
                     fin = 0
             else:
                 fin = 0
@@ -511,6 +524,8 @@ class Tcp:
         if events:
             self._notify(c, events)
             c.data = None
+            if events & NEWDATA and len(self.ooo_conn):
+                self._deliver_stored(c)
         if c.state != ST_CLOSED:
             self.output(c)
             if c.rcv_nxt > _REBASE:
@@ -598,6 +613,53 @@ class Tcp:
             self._send_segment(c, c.snd_una, n, flags)
             self._arm_rexmit(c)
 
+    # --- reorder store ---
+
+    def _store_out_of_order(self, c, seq, start, n):
+        slot = -1
+        for i in range(len(self.ooo_conn)):
+            owner = self.ooo_conn[i]
+            if owner is c and self.ooo_seq[i] == seq:
+                return                        # already held
+            if owner is None and slot < 0:
+                slot = i
+        if slot < 0 or n > self.our_mss:
+            return
+        copy_into(self.ooo_buf, slot * self.our_mss, self.stack.buf, start, n)
+        self.ooo_conn[slot] = c
+        self.ooo_seq[slot] = seq
+        self.ooo_len[slot] = n
+        self.stack.stats["tcp_reorder_stored"] += 1
+
+    def _deliver_stored(self, c):
+        """Hand over held segments that now follow on in order."""
+        delivered = True
+        while delivered and c.state != ST_CLOSED and not c.stopped:
+            delivered = False
+            for i in range(len(self.ooo_conn)):
+                if self.ooo_conn[i] is not c:
+                    continue
+                seq = self.ooo_seq[i]
+                end = seq + self.ooo_len[i]
+                if end <= c.rcv_nxt:
+                    self.ooo_conn[i] = None   # already covered by a retransmission
+                elif seq <= c.rcv_nxt:
+                    skip = c.rcv_nxt - seq
+                    base = i * self.our_mss
+                    self.ooo_conn[i] = None
+                    c.rcv_nxt = end
+                    c.ack_now = True
+                    c.data = memoryview(self.ooo_buf)[base + skip:base + self.ooo_len[i]]
+                    self.stack.stats["tcp_reorder_delivered"] += 1
+                    self._notify(c, NEWDATA)
+                    c.data = None
+                    delivered = True
+
+    def _forget_stored(self, c):
+        for i in range(len(self.ooo_conn)):
+            if self.ooo_conn[i] is c:
+                self.ooo_conn[i] = None
+
     # --- output ---
 
     def output(self, c):
@@ -608,7 +670,7 @@ class Tcp:
             return
         if st == ST_SYN_RCVD:
             if c.ack_now:                     # e.g. the SYN-ACKs of a simultaneous open crossed
-                self._send_segment(c, c.snd_nxt, 0, ACK)
+                self._send_segment(c, c.snd_max, 0, ACK)
             return
         if c.resend_head:
             self._resend_head(c)
@@ -632,6 +694,12 @@ class Tcp:
             fresh = c.snd_nxt >= c.snd_max
             if not fresh and n:
                 self.stack.stats["tcp_retransmits"] += 1
+            if n == 0 and not fin:
+                # A pure ACK carries the highest sequence number sent, not the
+                # go-back point: the peer may already hold everything below it
+                # and would find an older number unacceptable (as BSD does).
+                self._send_segment(c, c.snd_max, 0, ACK)
+                break
             off = c.snd_nxt
             ok = self._send_segment(c, off, n, flags)
             c.snd_nxt = off + n + (1 if fin else 0)
@@ -741,7 +809,7 @@ class Tcp:
 
     def _send_rst(self, c):
         self.stack.stats["tcp_rst_tx"] += 1
-        self._send_segment(c, c.snd_nxt, 0, RST | ACK)
+        self._send_segment(c, c.snd_max, 0, RST | ACK)
 
     def _reset_reply(self, length, doff, flags):
         """RST for a segment that belongs to no connection (never for a RST)."""
@@ -853,6 +921,8 @@ class Tcp:
         stats["tcp_retransmits"] += 1
         if not c.tx_failed:                   # an ARP miss is no sign of congestion
             c.rto = min(c.rto * 2, self.rto_max)
+        if c.retries >= 2:
+            self.stack.ipv4.next_hop_unconfirmed(c.rip_hi, c.rip_lo)
         c.rtt_seq = -1
         if syn:
             c.snd_nxt = 0
@@ -956,6 +1026,7 @@ class Tcp:
         c.retries = 0
         c.unacked_segs = 0
         c.ack_now = False
+        c.gap = False
         c.persist_backoff = 0
         c.last_rx = now
         c.keepalive_probes = 0
@@ -1015,3 +1086,6 @@ class Tcp:
         c.rcv_base_lo = lo & 0xFFFF
         c.rcv_nxt -= shift
         c.snd_wl1 -= shift
+        for i in range(len(self.ooo_conn)):
+            if self.ooo_conn[i] is c:
+                self.ooo_seq[i] -= shift

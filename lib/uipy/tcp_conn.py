@@ -103,6 +103,7 @@ class Conn:
         self.delack_at = 0
         self.unacked_segs = 0
         self.ack_now = False
+        self.gap = False               # data arrived out of order: ACK the filler at once
         self.persist_on = False
         self.persist_at = 0
         self.persist_backoff = 0

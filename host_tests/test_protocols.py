@@ -156,3 +156,56 @@ def test_mutated_headers_never_raise(tail, which, value):
     nic.push(bytes(base) + tail)
     stack.poll()
     assert stack.stats["handler_errors"] == 0, stack.last_error
+
+
+def test_multicast_group_join_receive_and_send():
+    stack, nic, clock = make_stack()
+    got = []
+    stack.udp_bind(5353, lambda data, ip, port: got.append(bytes(data)))
+    frame = raw(Ether(src=PEER_MAC, dst="01:00:5e:00:00:fb") / IP(src=PEER, dst="224.0.0.251") /
+                UDP(sport=5353, dport=5353) / b"query")
+    nic.push(frame)
+    stack.poll()
+    assert got == [] and stack.stats["drop_not_for_us"] == 1      # not joined yet
+    stack.join_multicast("224.0.0.251")
+    nic.push(frame)
+    nic.push(raw(Ether(src=PEER_MAC, dst="01:00:5e:00:00:fc") / IP(src=PEER, dst="224.0.0.252") /
+                 UDP(sport=5353, dport=5353) / b"other group"))
+    stack.poll()
+    assert got == [b"query"] and nic.take() == []                   # no ICMP errors for multicast
+    stack.udp_sendto(b"answer", "224.0.0.251", 5353, 5353, ttl=255)
+    (out,) = nic.take()
+    pkt = Ether(out)
+    assert pkt.dst == "01:00:5e:00:00:fb" and pkt[IP].ttl == 255 and pkt[UDP].load == b"answer"
+    with pytest.raises(ValueError, match="not a multicast"):
+        stack.join_multicast("198.18.0.9")
+
+
+def test_unconfigured_stack_takes_unicast_dhcp_only():
+    stack, nic, clock = make_stack()
+    stack.clear_address()
+    assert not stack.configured
+    got = []
+    stack.udp_bind(68, lambda data, ip, port: got.append(bytes(data)))
+    for dport, payload in ((68, b"offer"), (69, b"not dhcp")):
+        nic.push(raw(Ether(src=PEER_MAC, dst=US_MAC) / IP(src=PEER, dst="198.18.0.50") /
+                     UDP(sport=67, dport=dport) / payload))
+    nic.push(to_us(ICMP()))                      # ping to our old address: silence
+    stack.poll()
+    assert got == [b"offer"] and nic.take() == []
+    assert stack.udp_sendto(b"discover", "255.255.255.255", 67, 68) is True
+    pkt = Ether(nic.take()[0])
+    assert pkt[IP].src == "0.0.0.0" and pkt.dst == "ff:ff:ff:ff:ff:ff"
+
+
+def test_clear_address_resets_tcp_connections():
+    stack, nic, clock = make_stack()
+    stack.listen(80, lambda c, e: None)
+    nic.push(raw(Ether(src=PEER_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=PEER_MAC, psrc=PEER, pdst=US)))
+    from scapy.all import TCP
+    nic.push(to_us(TCP(sport=1234, dport=80, flags="S", seq=1)))
+    stack.poll()
+    nic.take()
+    conn = next(c for c in stack.tcp.conns if c.state)
+    stack.clear_address()
+    assert conn.state_name == "CLOSED"

@@ -35,10 +35,12 @@ def ip_str(b, off=0):
 
 
 class Ipv4:
-    def __init__(self, stack, ident):
+    def __init__(self, stack, ident, groups=2):
         self.stack = stack
         self.ident = ident & 0xFFFF
         self.ttl = _TTL
+        self.group_hi = [0] * groups      # joined multicast groups (0: free slot)
+        self.group_lo = [0] * groups
         self.handlers = {}            # protocol number -> input(payload_len); filled by the stack
         self.arp_pending = False      # the last send() became an ARP request
 
@@ -67,6 +69,9 @@ class Ipv4:
             stats["ip_drop_source"] += 1
             return
         broadcast = self._dest_kind()
+        if broadcast < 0 and (s.ip_hi | s.ip_lo) == 0 and buf[IP + 9] == PROTO_UDP and \
+                n >= IP + hlen + 4 and get16(buf, IP + hlen + 2) == 68:
+            broadcast = 0                 # no address yet: a DHCP server may answer unicast
         if broadcast < 0:
             stats["ip_drop_not_for_us"] += 1
             return
@@ -108,7 +113,40 @@ class Ipv4:
         if (hi | s.mask_hi) == 0xFFFF and (lo | s.mask_lo) == 0xFFFF and \
                 (hi & s.mask_hi) == s.net_hi and (lo & s.mask_lo) == s.net_lo and (s.ip_hi | s.ip_lo):
             return 1
+        if hi >> 12 == 0xE:                   # 224.0.0.0/4
+            for i in range(len(self.group_hi)):
+                if self.group_hi[i] == hi and self.group_lo[i] == lo:
+                    return 1
         return -1
+
+    # --- multicast ---
+
+    def join(self, group):
+        hi = (group[0] << 8) | group[1]
+        lo = (group[2] << 8) | group[3]
+        if hi >> 12 != 0xE:
+            raise ValueError("uipy: %s is not a multicast address" % ip_str(group))
+        for i in range(len(self.group_hi)):
+            if self.group_hi[i] == hi and self.group_lo[i] == lo:
+                return
+        for i in range(len(self.group_hi)):
+            if self.group_hi[i] == 0:
+                self.group_hi[i] = hi
+                self.group_lo[i] = lo
+                return
+        raise ValueError("uipy: multicast group table full (multicast_groups=%d)" % len(self.group_hi))
+
+    def group_mac(self, buf):
+        """True when the destination MAC in buf is that of a joined group
+        (01:00:5e + the low 23 bits of the group address)."""
+        if buf[0] != 0x01 or buf[1] != 0x00 or buf[2] != 0x5E:
+            return False
+        for i in range(len(self.group_hi)):
+            hi = self.group_hi[i]
+            if hi and buf[3] == hi & 0x7F and buf[4] == self.group_lo[i] >> 8 and \
+                    buf[5] == self.group_lo[i] & 0xFF:
+                return True
+        return False
 
     def _strip_options(self, hlen, total):
         """Move the payload down to TRANSPORT so upper layers use fixed offsets."""
@@ -128,7 +166,7 @@ class Ipv4:
         buf[IP_SRC:IP_SRC + 4] = s.ip
         copy_within(buf, 0, 6, 6)
 
-    def finish(self, proto, payload_len):
+    def finish(self, proto, payload_len, ttl=0):
         """Fill in the IPv4 header (addresses already in place) and the Ethernet
         source and type.  Returns the frame length."""
         s = self.stack
@@ -140,7 +178,7 @@ class Ipv4:
         self.ident = (self.ident + 1) & 0xFFFF
         buf[IP + 6] = 0
         buf[IP + 7] = 0
-        buf[IP + 8] = self.ttl
+        buf[IP + 8] = ttl or self.ttl
         buf[IP + 9] = proto
         buf[IP + 10] = 0
         buf[IP + 11] = 0
@@ -162,21 +200,30 @@ class Ipv4:
             hi, lo = s.gw_hi, s.gw_lo
         s.arp.verify(hi, lo)
 
-    def send(self, proto, payload_len):
+    def send(self, proto, payload_len, ttl=0):
         """Send the packet in the buffer to the IPv4 destination already written at
-        IP_DST.  Resolves the next hop; on an ARP miss the frame is replaced by an
-        ARP request and False is returned (the caller retries later)."""
+        IP_DST (TTL 64 unless given).  Resolves the next hop; on an ARP miss the
+        frame is replaced by an ARP request and False is returned (the caller
+        retries later)."""
         s = self.stack
         buf = s.buf
         self.arp_pending = False
         buf[IP_SRC:IP_SRC + 4] = s.ip
-        n = self.finish(proto, payload_len)
+        n = self.finish(proto, payload_len, ttl)
         hi = get16(buf, IP_DST)
         lo = get16(buf, IP_DST + 2)
         if (hi == 0xFFFF and lo == 0xFFFF) or (
                 (hi & s.mask_hi) == s.net_hi and (lo & s.mask_lo) == s.net_lo
                 and (hi | s.mask_hi) == 0xFFFF and (lo | s.mask_lo) == 0xFFFF):
             buf[0:6] = BROADCAST_MAC
+            return s.send_frame(n)
+        if hi >> 12 == 0xE:                   # multicast: the group's MAC, no ARP
+            buf[0] = 0x01
+            buf[1] = 0x00
+            buf[2] = 0x5E
+            buf[3] = hi & 0x7F
+            buf[4] = lo >> 8
+            buf[5] = lo & 0xFF
             return s.send_frame(n)
         if (hi & s.mask_hi) != s.net_hi or (lo & s.mask_lo) != s.net_lo:
             if (s.gw_hi | s.gw_lo) == 0:

@@ -40,7 +40,7 @@ class Stack:
     def __init__(self, nic, ip=None, netmask="255.255.255.0", gateway=None,
                  arp_size=8, udp_size=4, clock=None, tick_ms=50,
                  arp_max_age_ms=300000, arp_retry_ms=1000, arp_pending_ms=5000,
-                 icmp_unreach_per_s=10, poll_budget=8, tcp=None):
+                 icmp_unreach_per_s=10, poll_budget=8, tcp=None, multicast_groups=2):
         for name, value in (("arp_size", arp_size), ("udp_size", udp_size),
                             ("tick_ms", tick_ms), ("poll_budget", poll_budget)):
             if not isinstance(value, int) or value < 1:
@@ -56,13 +56,16 @@ class Stack:
         self.poll_budget = poll_budget
         self._next_tick = ticks_add(self.now, tick_ms)
         self.last_error = None
+        self.tickers = []             # fn(now) called on every tick (DHCP, DNS, mDNS timers)
+        self.hostname = "uipy"
+        self.dns_servers = []         # 4-byte addresses, filled by configuration or DHCP
         self.ip = b"\x00\x00\x00\x00"
         self.ip_hi = self.ip_lo = 0
         self.mask_hi = self.mask_lo = 0xFFFF
         self.net_hi = self.net_lo = 0
         self.gw_hi = self.gw_lo = 0
         self.arp = Arp(self, arp_size, arp_max_age_ms, arp_retry_ms, arp_pending_ms)
-        self.ipv4 = Ipv4(self, compat.random_u16())
+        self.ipv4 = Ipv4(self, compat.random_u16(), multicast_groups)
         self.icmp = Icmp(self, compat.random_u16(), icmp_unreach_per_s)
         self.udp = Udp(self, udp_size)
         self.ipv4.handlers[PROTO_ICMP] = self.icmp.input
@@ -107,6 +110,32 @@ class Stack:
         self.gw_hi, self.gw_lo = gw_hi, gw_lo
         self.arp.clear()
         self.arp.announce()
+
+    def clear_address(self):
+        """Forget the interface address (a DHCP lease ended): TCP connections are
+        reset, the ARP cache emptied; only broadcasts (and DHCP) get through."""
+        if self.tcp is not None:
+            for c in self.tcp.conns:
+                if c.state:
+                    self.tcp.abort(c)
+        self.ip = b"\x00\x00\x00\x00"
+        self.ip_hi = self.ip_lo = 0
+        self.mask_hi = self.mask_lo = 0xFFFF
+        self.net_hi = self.net_lo = 0
+        self.gw_hi = self.gw_lo = 0
+        self.arp.clear()
+
+    @property
+    def configured(self):
+        return (self.ip_hi | self.ip_lo) != 0
+
+    def join_multicast(self, group):
+        """Receive IPv4 multicast for group (e.g. '224.0.0.251' for mDNS); the NIC's
+        filter is opened for multicast if it has allow_multicast()."""
+        self.ipv4.join(ip_bytes(group, "multicast group"))
+        allow = getattr(self.nic, "allow_multicast", None)
+        if allow is not None:
+            allow(True)
 
     # --- the loop ---
 
@@ -153,6 +182,8 @@ class Stack:
         self.icmp.tick(now)
         if self.tcp is not None:
             self.tcp.tick(now)
+        for fn in self.tickers:
+            fn(now)
 
     def input(self, n):
         """Handle one received frame of n bytes in the buffer."""
@@ -167,8 +198,9 @@ class Stack:
             return
         if buf[0] & 1:
             if not (buf[0] == 0xFF and buf[1] == 0xFF and buf[2] == 0xFF and
-                    buf[3] == 0xFF and buf[4] == 0xFF and buf[5] == 0xFF):
-                stats["drop_not_for_us"] += 1     # multicast: no groups joined
+                    buf[3] == 0xFF and buf[4] == 0xFF and buf[5] == 0xFF) and \
+                    not self.ipv4.group_mac(buf):
+                stats["drop_not_for_us"] += 1     # a multicast group we have not joined
                 return
         elif not equal_at(buf, 0, self.mac):
             stats["drop_not_for_us"] += 1
@@ -198,8 +230,8 @@ class Stack:
     def udp_bind(self, port, handler):
         self.udp.bind(port, handler)
 
-    def udp_sendto(self, data, ip, port, src_port):
-        return self.udp.sendto(data, ip_bytes(ip) if isinstance(ip, str) else ip, port, src_port)
+    def udp_sendto(self, data, ip, port, src_port, ttl=0):
+        return self.udp.sendto(data, ip_bytes(ip) if isinstance(ip, str) else ip, port, src_port, ttl)
 
     def ping(self, ip, seq, size=32):
         return self.icmp.ping(ip_bytes(ip) if isinstance(ip, str) else ip, seq, size)

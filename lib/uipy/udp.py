@@ -71,16 +71,16 @@ class Udp:
         if not broadcast:
             s.icmp.port_unreachable(length)
 
-    def sendto(self, data, ip, port, src_port):
+    def sendto(self, data, ip, port, src_port, ttl=0):
         """Send data (bytes-like) to ip (4 bytes) and port.  False when it could not
         go out yet (ARP miss: the frame became an ARP request; send again later)."""
         n = len(data)
         if n > self.stack.mtu - 28:
             raise ValueError("uipy: UDP payload of %d bytes exceeds %d" % (n, self.stack.mtu - 28))
         self.stack.buf[UDP_DATA:UDP_DATA + n] = data
-        return self.send_payload(n, ip, port, src_port)
+        return self.send_payload(n, ip, port, src_port, ttl)
 
-    def send_payload(self, n, ip, port, src_port):
+    def send_payload(self, n, ip, port, src_port, ttl=0):
         """Send the n bytes already written at UDP_DATA (for instance a reply built
         in place over the received datagram) to ip and port."""
         s = self.stack
@@ -94,4 +94,4 @@ class Udp:
         c = ~sum16(buf, TRANSPORT, n + 8, pseudo_sum(buf, n + 8, PROTO_UDP)) & 0xFFFF
         put16(buf, TRANSPORT + 6, c if c else 0xFFFF)
         s.stats["udp_tx"] += 1
-        return s.ipv4.send(PROTO_UDP, n + 8)
+        return s.ipv4.send(PROTO_UDP, n + 8, ttl)

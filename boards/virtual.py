@@ -59,6 +59,9 @@ class VirtualNic:
     def send(self, mv, n):
         return self.driver.send(mv, n)
 
+    def allow_multicast(self, on=True):
+        return self.driver.allow_multicast(on)
+
     def link_up(self):
         return self.driver.link_up()
 

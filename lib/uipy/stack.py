@@ -57,6 +57,9 @@ class Stack:
         self._next_tick = ticks_add(self.now, tick_ms)
         self.last_error = None
         self.tickers = []             # fn(now) called on every tick (DHCP, DNS, mDNS timers)
+        self._view_start = -1         # cache of the last payload memoryview (see view())
+        self._view_len = -1
+        self._view = None
         self.hostname = "uipy"
         self.dns_servers = []         # 4-byte addresses, filled by configuration or DHCP
         self.ip = b"\x00\x00\x00\x00"
@@ -212,6 +215,16 @@ class Stack:
             self.arp.input(n)
         else:
             stats["drop_ethertype"] += 1
+
+    def view(self, start, n):
+        """A memoryview of n bytes of the buffer from start, for handing received
+        data to applications.  Reused while start and length repeat (steady
+        traffic), so delivery usually allocates nothing."""
+        if start != self._view_start or n != self._view_len:
+            self._view = self.mv[start:start + n]
+            self._view_start = start
+            self._view_len = n
+        return self._view
 
     def send_frame(self, n):
         """Send the first n bytes of the buffer as one frame (padded to 60)."""

@@ -102,9 +102,6 @@ class Tcp:
         self.busy = False                 # inside input or tick: output is deferred
         self.pending = False              # some connection wants output
         self.wakeups = False
-        self._view_start = -1             # cache of the last data memoryview
-        self._view_len = -1
-        self._view = None
 
     # --- application entry points ---
 
@@ -483,7 +480,7 @@ class Tcp:
             if (1 << st) & RECEIVING:
                 if seq == c.rcv_nxt:
                     c.rcv_nxt += dlen
-                    c.data = self._data_view(dstart, dlen)
+                    c.data = self.stack.view(dstart, dlen)
                     events |= NEWDATA
                     c.unacked_segs += 1
                     if c.unacked_segs >= 2 or c.gap:
@@ -974,15 +971,6 @@ class Tcp:
         c.state = ST_CLOSED
         self._notify(c, event)
         self.release(c)
-
-    def _data_view(self, start, n):
-        """A memoryview of received data; reused while offset and length repeat
-        (full-sized segments), so steady in-order delivery allocates nothing."""
-        if start != self._view_start or n != self._view_len:
-            self._view = self.stack.mv[start:start + n]
-            self._view_start = start
-            self._view_len = n
-        return self._view
 
     def _alloc(self):
         """A free slot, or the oldest TIME-WAIT one recycled; None when full."""

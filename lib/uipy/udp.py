@@ -65,7 +65,7 @@ class Udp:
                 src = self._src
                 for k in range(4):
                     src[k] = buf[IP_SRC + k]
-                handler(s.mv[UDP_DATA:TRANSPORT + ulen], src, get16(buf, TRANSPORT))
+                handler(s.view(UDP_DATA, ulen - 8), src, get16(buf, TRANSPORT))
                 return
         stats["udp_no_port"] += 1
         if not broadcast:

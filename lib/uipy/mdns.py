@@ -1,0 +1,368 @@
+"""mDNS responder (RFC 6762): makes <hostname>.local resolve to this board.
+
+    mdns = Mdns(stack)                # hostname defaults to stack.hostname
+    mdns.stats                        # counters: answered, suppressed, malformed, ...
+    mdns.close()                      # goodbye (TTL 0), unbind, stop the ticker
+
+Answers A (and ANY) questions for the name, case-insensitively, with our
+address as a unique record (cache-flush bit set), IP TTL 255, source port 5353:
+- to 224.0.0.251:5353, at most once a second (a later answer is deferred);
+- unicast to the querier for a QU question, when the record was multicast
+  within a quarter of its TTL (otherwise multicast, to refresh every cache);
+- a legacy unicast query (source port not 5353) gets a DNS-style answer: its
+  id and question echoed, TTL at most 10 s, no cache-flush bit.
+No answer when the querier's known answers already hold our record with at
+least half its TTL, nor while the stack has no address. Two announcements one
+second apart follow every new address. No probing: a response from another
+host claiming the name with another address is only counted ("conflicts").
+Responses (other than that check) and queries for other names are ignored;
+malformed packets are counted and dropped. Nothing is allocated per packet.
+"""
+from uipy.compat import const, ticks_add, ticks_diff
+from uipy.frame import IP_DST, get16
+
+MDNS_GROUP = "224.0.0.251"
+MDNS_PORT = const(5353)
+_GROUP = b"\xe0\x00\x00\xfb"
+
+_TYPE_A = const(1)
+_TYPE_ANY = const(255)
+_CLASS_IN = const(1)
+_CLASS_ANY = const(255)
+_TOP = const(0x8000)          # cache-flush (in answers) / unicast-response (in questions)
+_LEGACY_TTL = const(10)       # RFC 6762 6.7: at most 10 s in a legacy unicast answer
+_MAX_JUMPS = const(16)        # compression pointers followed per name
+_RATE_MS = const(1000)        # a record is multicast at most once a second (RFC 6762 6)
+_ANNOUNCE_MS = const(1000)
+_RETRY_MS = const(1000)       # how long a unicast answer waits for ARP
+
+COUNTERS = ("rx", "malformed", "responses", "conflicts", "other_names", "unconfigured",
+            "off_link", "answered_multicast", "answered_unicast", "answered_legacy",
+            "suppressed_known", "deferred", "announced", "unicast_dropped")
+
+
+class Mdns:
+    def __init__(self, stack, hostname=None, ttl=120):
+        if hostname is None:
+            hostname = stack.hostname
+        if not isinstance(ttl, int) or not 1 <= ttl <= 86400:
+            raise ValueError("uipy: mDNS ttl must be an int of 1..86400 seconds, got %r" % (ttl,))
+        if not isinstance(hostname, str):
+            raise ValueError("uipy: mDNS hostname must be a str, got %r" % (hostname,))
+        if hostname.lower().endswith(".local"):
+            hostname = hostname[:-6]
+        labels = []
+        wire = bytearray()
+        for part in (hostname + ".local").split("."):
+            b = part.encode()
+            if not 1 <= len(b) <= 63 or max(b) > 127:
+                raise ValueError("uipy: bad mDNS hostname %r (ASCII labels of 1..63 bytes)" % hostname)
+            labels.append(part.lower().encode())
+            wire.append(len(b))
+            wire.extend(b)
+        wire.append(0)
+        if len(wire) > 255:
+            raise ValueError("uipy: mDNS hostname %r is too long" % hostname)
+        self.stack = stack
+        self.hostname = hostname
+        self.ttl = ttl
+        self._labels = labels
+        self._hit = False                 # set by _name(): the name walked was ours
+        self.stats = {}
+        for k in COUNTERS:
+            self.stats[k] = 0
+        nl = len(wire)
+        # Our answer as a whole response (id 0, flags QR|AA, one answer), made once;
+        # only the address in it changes.
+        r = bytearray(12 + nl + 14)
+        r[2] = 0x84
+        r[7] = 1
+        r[12:12 + nl] = wire
+        self._rr(r, 12 + nl, _CLASS_IN | _TOP, ttl)
+        self._resp = r
+        # The legacy answer: header, the question echoed, the record pointing at it.
+        g = bytearray(12 + nl + 4 + 16)
+        g[2] = 0x84
+        g[5] = 1
+        g[7] = 1
+        g[12:12 + nl] = wire
+        a = 12 + nl + 4
+        g[a] = 0xC0
+        g[a + 1] = 12
+        self._rr(g, a + 2, _CLASS_IN, min(ttl, _LEGACY_TTL))
+        self._legacy = g
+        self._ip_hi = self._ip_lo = 0      # the address our answers hold
+        self._announce = 0                 # announcements still to send
+        self._announce_at = 0
+        self._last_mc = 0
+        self._mc_ever = False              # _last_mc is meaningful
+        self._mc_pending = False           # a multicast answer waits for the rate limit
+        self._u_kind = None                # a unicast answer waiting for ARP: _resp or _legacy
+        self._u_ip = bytearray(4)
+        self._u_port = 0
+        self._u_until = 0
+        stack.join_multicast(MDNS_GROUP)
+        stack.udp_bind(MDNS_PORT, self._input)
+        self._fresh_ms = max(ttl * 250, _RATE_MS)   # a quarter TTL: "multicast lately"
+        self._ticker = self._tick          # one bound method, so close() finds it again
+        stack.tickers.append(self._ticker)
+
+    @staticmethod
+    def _rr(buf, off, cls, ttl):
+        """Type A, class, TTL and a 4-byte rdata (filled by _sync) at off."""
+        buf[off + 1] = _TYPE_A
+        buf[off + 2] = cls >> 8
+        buf[off + 3] = cls & 0xFF
+        buf[off + 4] = ttl >> 24
+        buf[off + 5] = (ttl >> 16) & 0xFF
+        buf[off + 6] = (ttl >> 8) & 0xFF
+        buf[off + 7] = ttl & 0xFF
+        buf[off + 9] = 4
+
+    def close(self):
+        """Say goodbye (our record with TTL 0) and stop answering."""
+        s = self.stack
+        if s.configured:
+            self._sync()
+            r = self._resp
+            ttl_at = len(r) - 10
+            for i in range(4):
+                r[ttl_at + i] = 0
+            s.udp_sendto(r, _GROUP, MDNS_PORT, MDNS_PORT, 255)
+            self._rr(r, ttl_at - 4, _CLASS_IN | _TOP, self.ttl)
+        s.udp.unbind(MDNS_PORT)
+        if self._ticker in s.tickers:
+            s.tickers.remove(self._ticker)
+
+    # --- address changes and timers ---
+
+    def _sync(self):
+        """Follow the stack's address: new address, new answers and announcements."""
+        s = self.stack
+        if s.ip_hi == self._ip_hi and s.ip_lo == self._ip_lo:
+            return
+        self._ip_hi = s.ip_hi
+        self._ip_lo = s.ip_lo
+        self._mc_ever = self._mc_pending = False
+        self._u_kind = None
+        if not s.configured:
+            self._announce = 0
+            return
+        ip = s.ip
+        r = self._resp
+        g = self._legacy
+        for i in range(4):
+            r[len(r) - 4 + i] = ip[i]
+            g[len(g) - 4 + i] = ip[i]
+        self._announce = 2
+        self._announce_at = s.now
+
+    def _tick(self, now):
+        self._sync()
+        if not self.stack.configured:
+            return
+        if self._mc_ever and ticks_diff(now, self._last_mc) >= self._fresh_ms:
+            self._mc_ever = False          # long ago (and ticks wrap after days)
+        if self._announce and ticks_diff(now, self._announce_at) >= 0:
+            self._announce -= 1
+            self._announce_at = ticks_add(now, _ANNOUNCE_MS)
+            self.stats["announced"] += 1
+            self._send_multicast(now)
+        elif self._mc_pending and ticks_diff(now, self._last_mc) >= _RATE_MS:
+            self.stats["answered_multicast"] += 1
+            self._send_multicast(now)
+        if self._u_kind is not None:
+            if ticks_diff(now, self._u_until) >= 0:
+                self._u_kind = None
+                self.stats["unicast_dropped"] += 1
+            elif self.stack.udp_sendto(self._u_kind, self._u_ip, self._u_port, MDNS_PORT, 255):
+                self._u_kind = None
+
+    def _send_multicast(self, now):
+        self._mc_pending = False
+        self._mc_ever = True
+        self._last_mc = now
+        self.stack.udp_sendto(self._resp, _GROUP, MDNS_PORT, MDNS_PORT, 255)
+
+    def _send_unicast(self, data, ip, port):
+        if not self.stack.udp_sendto(data, ip, port, MDNS_PORT, 255):
+            # An ARP miss (the querier spoke only multicast so far): retry on ticks.
+            self._u_kind = data
+            for i in range(4):
+                self._u_ip[i] = ip[i]
+            self._u_port = port
+            self._u_until = ticks_add(self.stack.now, _RETRY_MS)
+
+    # --- input ---
+
+    def _name(self, data, n, off):
+        """Walk the (possibly compressed) name at off.  Returns the offset just
+        past it, or -1 when malformed; self._hit tells whether it is ours."""
+        labels = self._labels
+        li = 0
+        hit = True
+        end = -1
+        jumps = 0
+        total = 0
+        while off < n:
+            c = data[off]
+            if c >= 0xC0:                       # compression pointer
+                if off + 1 >= n:
+                    return -1
+                if end < 0:
+                    end = off + 2
+                target = ((c & 0x3F) << 8) | data[off + 1]
+                jumps += 1
+                if target >= off or jumps > _MAX_JUMPS:
+                    return -1                   # forward pointer or a loop
+                off = target
+                continue
+            if c >= 0x40:                       # extended label types: not in mDNS
+                return -1
+            if c == 0:
+                self._hit = hit and li == len(labels)
+                return end if end >= 0 else off + 1
+            total += c + 1
+            if total > 255 or off + 1 + c > n:
+                return -1
+            if hit:
+                if li < len(labels) and len(labels[li]) == c:
+                    lab = labels[li]
+                    for i in range(c):
+                        b = data[off + 1 + i]
+                        if 0x41 <= b <= 0x5A:
+                            b |= 0x20
+                        if b != lab[i]:
+                            hit = False
+                            break
+                else:
+                    hit = False
+                li += 1
+            off += 1 + c
+        return -1
+
+    def _ours(self, data, off):
+        """The A record's rdata at off is our address."""
+        ip = self.stack.ip
+        return (data[off] == ip[0] and data[off + 1] == ip[1] and
+                data[off + 2] == ip[2] and data[off + 3] == ip[3])
+
+    def _input(self, data, src, sport):
+        stats = self.stats
+        s = self.stack
+        stats["rx"] += 1
+        self._sync()
+        n = len(data)
+        if n < 12:
+            stats["malformed"] += 1
+            return
+        if data[2] & 0x80:
+            self._response(data, n)
+            return
+        if not s.configured:
+            stats["unconfigured"] += 1
+            return
+        if data[2] & 0x78 or data[3] & 0x0F:   # opcode or rcode not 0: ignore (RFC 6762 18)
+            stats["other_names"] += 1
+            return
+        direct = s.buf[IP_DST] < 224           # sent to our address, not the group
+        if direct and not self._on_link(src):
+            stats["off_link"] += 1             # unicast from off the link (RFC 6762 11)
+            return
+        off = 12
+        asked = 0                              # 1: a question for us, 2: one wants unicast
+        qtype = qclass = 0
+        for _ in range(get16(data, 4)):
+            off = self._name(data, n, off)
+            if off < 0 or off + 4 > n:
+                stats["malformed"] += 1
+                return
+            if self._hit:
+                t = get16(data, off)
+                c = get16(data, off + 2)
+                if (t == _TYPE_A or t == _TYPE_ANY) and ((c & 0x7FFF) == _CLASS_IN or (c & 0x7FFF) == _CLASS_ANY):
+                    asked |= 1
+                    if c & _TOP:
+                        asked |= 2
+                    qtype = t
+                    qclass = c & 0x7FFF
+            off += 4
+        known = False
+        for _ in range(get16(data, 6)):
+            off = self._name(data, n, off)
+            if off < 0 or off + 10 > n:
+                stats["malformed"] += 1
+                return
+            rdlen = get16(data, off + 8)
+            if off + 10 + rdlen > n:
+                stats["malformed"] += 1
+                return
+            # TTLs of 65536 s or more are all above half of ours (at most 86400 s)
+            if self._hit and rdlen == 4 and get16(data, off) == _TYPE_A and \
+                    (get16(data, off + 2) & 0x7FFF) == _CLASS_IN and self._ours(data, off + 10) and \
+                    (get16(data, off + 4) or get16(data, off + 6) * 2 >= self.ttl):
+                known = True
+            off += 10 + rdlen
+        if not asked:
+            stats["other_names"] += 1
+            return
+        if known:
+            stats["suppressed_known"] += 1
+            return
+        if sport != MDNS_PORT:
+            g = self._legacy
+            g[0] = data[0]
+            g[1] = data[1]
+            q = len(g) - 20
+            g[q] = qtype >> 8
+            g[q + 1] = qtype & 0xFF
+            g[q + 2] = qclass >> 8
+            g[q + 3] = qclass & 0xFF
+            stats["answered_legacy"] += 1
+            self._send_unicast(g, src, sport)
+            return
+        now = s.now
+        # QU: unicast while the record's last multicast is under a quarter TTL old
+        # (RFC 6762 5.4); a query sent to our address is answered to its sender.
+        if direct or asked & 2 and self._mc_ever and ticks_diff(now, self._last_mc) < self.ttl * 250:
+            stats["answered_unicast"] += 1
+            self._send_unicast(self._resp, src, MDNS_PORT)
+        elif self._mc_ever and ticks_diff(now, self._last_mc) < _RATE_MS:
+            stats["deferred"] += 1             # sent on the tick once the second is over
+            self._mc_pending = True
+        else:
+            stats["answered_multicast"] += 1
+            self._send_multicast(now)
+
+    def _on_link(self, src):
+        s = self.stack
+        hi = (src[0] << 8) | src[1]
+        lo = (src[2] << 8) | src[3]
+        return (hi & s.mask_hi) == s.net_hi and (lo & s.mask_lo) == s.net_lo
+
+    def _response(self, data, n):
+        """Responses are not for us to answer; only look for a host claiming our
+        name with another address (counted: no probing or renaming here)."""
+        stats = self.stats
+        stats["responses"] += 1
+        off = 12
+        for _ in range(get16(data, 4)):
+            off = self._name(data, n, off)
+            if off < 0 or off + 4 > n:
+                stats["malformed"] += 1
+                return
+            off += 4
+        for _ in range(get16(data, 6) + get16(data, 8) + get16(data, 10)):
+            off = self._name(data, n, off)
+            if off < 0 or off + 10 > n:
+                stats["malformed"] += 1
+                return
+            rdlen = get16(data, off + 8)
+            if off + 10 + rdlen > n:
+                stats["malformed"] += 1
+                return
+            if self._hit and rdlen == 4 and get16(data, off) == _TYPE_A and \
+                    self.stack.configured and not self._ours(data, off + 10):
+                stats["conflicts"] += 1
+                return
+            off += 10 + rdlen

@@ -68,6 +68,11 @@ class VirtualNic:
     def irq_pending(self):
         return self.driver.irq_pending()
 
+    def wait(self, timeout):
+        """Block up to timeout seconds for a frame on the link (host main loops)."""
+        import select
+        return bool(select.select([self.fileno()], [], [], timeout)[0])
+
     def fileno(self):
         return self.link.fileno()
 

@@ -294,6 +294,10 @@ def test_send_out_uip_contract_regenerates_on_rexmit():
 
 def test_delayed_ack_every_second_segment_or_timer():
     p, conn, cli, srv = established_pair(tcp_b={"delack_ms": 200})
+    conn.send(b"w" * 1460 * 10)                          # past the quick ACKs of the start
+    p.run(300, until=lambda: len(srv.data) == 14600)
+    assert srv.conn.quickacks == 0
+    p.run(300)
     acks_before = p.b.stats["tcp_tx"]
     conn.send(b"a" * 100)
     p.run(20)
@@ -397,3 +401,27 @@ def test_send_refused_after_close_and_queue_full():
     conn.close()
     with pytest.raises(OSError):
         conn.send(b"after close")
+
+
+def test_time_wait_does_not_hold_the_listener_slot():
+    """The server closes first (as HTTP does): its TIME-WAIT connections must
+    not block new connections to the port."""
+    p = Pair(tcp_b={"conns": 6})
+    srv = Recorder(lambda c, ev: c.close() if ev & NEWDATA else None)
+    p.b.listen(80, srv, backlog=1)
+    for i in range(3):
+        cli = Recorder(lambda c, ev: c.send(b"hi") if ev & CONNECTED else (c.close() if ev & CLOSED else None))
+        conn = p.a.connect(IP_B, 80, cli)
+        p.run(500, until=lambda: conn.state_name == "CLOSED")
+        assert conn.state_name == "CLOSED", i
+    assert sum(1 for c in p.b.tcp.conns if c.state_name == "TIME-WAIT") == 3
+    assert p.b.stats["tcp_syn_backlog_full"] == 0
+
+
+def test_quick_acks_at_start_and_after_loss():
+    p, conn, cli, srv = established_pair()
+    before = p.b.stats["tcp_tx"]
+    conn.send(b"q" * 100)
+    p.run(20)
+    assert p.b.stats["tcp_tx"] == before + 1            # ACKed at once: still in quick-ACK mode
+    assert srv.conn.quickacks == 7

@@ -100,7 +100,8 @@ def host_network_figures():
     """Figures that need root, namespaces and the kernel (each module may be absent)."""
     figures = {}
     for module, function in (("bench_host", "host_figures"), ("bench_tcp", "tcp_figures"),
-                             ("bench_chips", "chip_figures")):
+                             ("bench_chips", "chip_figures"), ("bench_http", "http_figures"),
+                             ("bench_dhcp", "dhcp_figures")):
         try:
             mod = __import__(module)
         except ImportError:

@@ -1,11 +1,11 @@
-"""Heap held by the stack, the minimal HTTP server and a 4-connection table on
-a 32-bit MicroPython (run with tools/mpy_wasm.mjs): module code, then objects."""
+"""Heap held by the stack, the HTTP server and a 4-connection table on a 32-bit
+MicroPython (run with tools/mpy_wasm.mjs): module code, then objects."""
 import gc
 
 gc.collect()
 start = gc.mem_alloc()
 from uipy.stack import Stack
-from uipy.httpd_min import MinimalHttp
+from uipy.httpd import HttpServer
 import uipy.tcp
 gc.collect()
 code = gc.mem_alloc() - start
@@ -27,7 +27,7 @@ class NullNic:
 gc.collect()
 start = gc.mem_alloc()
 stack = Stack(NullNic(), ip="198.18.0.2", tcp={"conns": 4, "listeners": 2})
-http = MinimalHttp(stack, 80)
+http = HttpServer(stack, root="www", max_conns=4)
 gc.collect()
 objects = gc.mem_alloc() - start
 print("heap_code_bytes", code)

@@ -58,7 +58,7 @@ def main():
         la.hold = False
         before = client.acked
         clock.advance(1)
-        if locked_poll(a, r >= 2) and client.acked == before + 1 and r >= 2:
+        if locked_poll(a, r >= 2) and client.acked > before and r >= 2:
             ok_rounds += 1
     print("pure_ack heap_locked=%s rounds=%d/%d" % ("ok" if ok_rounds >= ROUNDS else "FAILED", ok_rounds, ROUNDS + 2))
     failures += ok_rounds < ROUNDS

@@ -153,7 +153,10 @@ class Arp:
             self._reply()
         elif op == _OP_REPLY:
             if i >= 0 and (self.state[i] == _PENDING or self.refreshing[i]):
+                pending = self.state[i] == _PENDING
                 self._learn(i, hi, lo, now)
+                if pending and s.tcp is not None:
+                    s.tcp.next_hop_resolved()     # resend what met the miss now, not at its timer
             else:
                 stats["arp_unsolicited"] += 1
         else:

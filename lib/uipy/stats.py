@@ -1,5 +1,6 @@
 """Statistics counter names.  The stack keeps them in one dict made up front,
-so counting never inserts a key (no allocation on the packet path)."""
+so counting never inserts a key (no allocation on the packet path).  TCP's
+names live in uipy.tcp and join the dict only when TCP is loaded."""
 
 NAMES = (
     # Ethernet and the driver
@@ -18,19 +19,13 @@ NAMES = (
     "icmp_unreach_limited",
     # UDP
     "udp_rx", "udp_tx", "udp_drop_header", "udp_drop_checksum", "udp_no_port",
-    # TCP
-    "tcp_rx", "tcp_tx", "tcp_drop_header", "tcp_drop_checksum", "tcp_drop_options",
-    "tcp_drop_broadcast", "tcp_drop_unacceptable", "tcp_drop_no_ack", "tcp_out_of_order",
-    "tcp_rst_rx", "tcp_rst_tx", "tcp_challenge_acks", "tcp_challenge_limited",
-    "tcp_syn_backlog_full", "tcp_syn_table_full", "tcp_timewait_recycled",
-    "tcp_retransmits", "tcp_fast_retransmits", "tcp_timeouts", "tcp_dup_acks",
-    "tcp_window_probes", "tcp_keepalives", "tcp_connects", "tcp_accepts",
-    "tcp_reorder_stored", "tcp_reorder_delivered",
 )
 
 
-def new_counters():
-    d = {}
-    for name in NAMES:
+def new_counters(names=NAMES, d=None):
+    """A dict of zeroed counters (or names added to d)."""
+    if d is None:
+        d = {}
+    for name in names:
         d[name] = 0
     return d

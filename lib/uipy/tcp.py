@@ -13,6 +13,7 @@ from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_into, keyed_ha
 from uipy.frame import IP_SRC, IP_DST, TRANSPORT, TCP_DATA, get16, put16
 from uipy.ipv4 import PROTO_TCP
 from uipy.udp import pseudo_sum
+from uipy.stats import new_counters
 from uipy.tcp_conn import (Conn, CONNECTED, NEWDATA, ACKED, REXMIT, POLL, CLOSED, ABORTED, TIMEDOUT,
                            ST_CLOSED, ST_SYN_SENT, ST_SYN_RCVD, ST_ESTABLISHED, ST_FIN_WAIT_1,
                            ST_FIN_WAIT_2, ST_CLOSE_WAIT, ST_CLOSING, ST_LAST_ACK, ST_TIME_WAIT,
@@ -27,6 +28,7 @@ ACK = const(0x10)
 _FAR = const(0x1FFFFFFF)          # a sequence difference too large to matter
 _REBASE = const(1 << 28)          # move the sequence bases before offsets grow past small ints
 _CWND_MAX = const(1 << 20)
+_QUICKACKS = const(8)             # segments ACKed at once at the start and after a loss
 
 
 def seq_diff(hi, lo, base_hi, base_lo):
@@ -54,6 +56,17 @@ def put_seq(buf, off, base_hi, base_lo, rel):
     put16(buf, off + 2, lo & 0xFFFF)
 
 
+STAT_NAMES = (
+    "tcp_rx", "tcp_tx", "tcp_drop_header", "tcp_drop_checksum", "tcp_drop_options",
+    "tcp_drop_broadcast", "tcp_drop_unacceptable", "tcp_drop_no_ack", "tcp_out_of_order",
+    "tcp_rst_rx", "tcp_rst_tx", "tcp_challenge_acks", "tcp_challenge_limited",
+    "tcp_syn_backlog_full", "tcp_syn_table_full", "tcp_timewait_recycled",
+    "tcp_retransmits", "tcp_fast_retransmits", "tcp_timeouts", "tcp_dup_acks",
+    "tcp_window_probes", "tcp_keepalives", "tcp_connects", "tcp_accepts",
+    "tcp_reorder_stored", "tcp_reorder_delivered",
+)
+
+
 class Listener:
     def __init__(self, port, handler, backlog):
         self.port = port
@@ -65,14 +78,15 @@ class Listener:
 class Tcp:
     def __init__(self, stack, conns=4, listeners=4, queue_slots=4, window=4 * 1460,
                  rto_initial=1000, rto_min=200, rto_max=60000, max_retries=8, syn_retries=6,
-                 msl_ms=2000, fin_wait_2_ms=30000, delack_ms=200, poll_ms=500,
+                 msl_ms=2000, fin_wait_2_ms=30000, delack_ms=100, poll_ms=500,
                  keepalive_ms=0, keepalive_interval_ms=10000, keepalive_count=5,
-                 challenge_per_s=10, reorder_slots=2):
+                 challenge_per_s=10, reorder_slots=None):
         for name, value in (("tcp_conns", conns), ("tcp_listeners", listeners),
                             ("tcp_queue_slots", queue_slots), ("tcp_window", window)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError("uipy: %s must be a positive int, got %r" % (name, value))
         self.stack = stack
+        new_counters(STAT_NAMES, stack.stats)
         self.our_mss = stack.mtu - 40
         self.window = min(window, 65535)
         self.rto_initial = rto_initial
@@ -94,6 +108,10 @@ class Tcp:
         self.conns = [Conn(self, queue_slots) for _ in range(conns)]
         # Reorder store, shared by all connections: segments that arrive after a
         # gap wait here (reorder_slots * MSS bytes of RAM) instead of being dropped.
+        # By default it holds a window's worth after one lost segment: a peer
+        # without SACK otherwise recovers through its retransmission timer.
+        if reorder_slots is None:
+            reorder_slots = max(0, self.window // self.our_mss - 1)
         self.ooo_buf = bytearray(reorder_slots * self.our_mss)
         self.ooo_conn = [None] * reorder_slots  # type: list
         self.ooo_seq = [0] * reorder_slots
@@ -152,6 +170,13 @@ class Tcp:
             self.pending = True
         else:
             self.output(c)
+
+    def next_hop_resolved(self):
+        """An ARP reply came: segments that became ARP requests go out at the next tick."""
+        now = self.stack.now
+        for c in self.conns:
+            if c.state and c.tx_failed and c.rexmit_on:
+                c.rexmit_at = now
 
     def flush(self):
         """Deferred output and wake-ups, after input handling."""
@@ -467,11 +492,12 @@ class Tcp:
                 st = c.state = ST_FIN_WAIT_2
                 c.end_at = ticks_add(now, self.fin_wait_2_ms)
             elif st == ST_CLOSING:
-                st = c.state = ST_TIME_WAIT
-                c.end_at = ticks_add(now, 2 * self.msl_ms)
+                st = ST_TIME_WAIT
+                self._time_wait(c, now)
             elif st == ST_LAST_ACK:
-                c.state = ST_CLOSED
-                self._notify(c, events | CLOSED)
+                c.state = ST_CLOSED               # CLOSED was reported at the peer's FIN
+                if events:
+                    self._notify(c, events)
                 self.release(c)
                 return
 
@@ -483,11 +509,15 @@ class Tcp:
                     c.data = self.stack.view(dstart, dlen)
                     events |= NEWDATA
                     c.unacked_segs += 1
-                    if c.unacked_segs >= 2 or c.gap:
+                    if c.unacked_segs >= 2 or c.gap or c.quickacks:
                         # RFC 1122: at least every second segment; RFC 5681 4.2:
-                        # at once when the segment fills a gap
+                        # at once when the segment fills a gap; and for a while
+                        # at the start and after a loss, so the peer's window
+                        # grows without waiting for our delayed-ACK timer
                         c.ack_now = True
                         c.gap = False
+                        if c.quickacks:
+                            c.quickacks -= 1
                     elif not c.delack_on:
                         c.delack_on = True
                         c.delack_at = ticks_add(now, self.delack_ms)
@@ -495,6 +525,7 @@ class Tcp:
                     stats["tcp_out_of_order"] += 1
                     c.ack_now = True          # a duplicate ACK tells the peer what is missing
                     c.gap = True
+                    c.quickacks = _QUICKACKS
                     if seq > c.rcv_nxt:
                         self._store_out_of_order(c, seq, dstart, dlen)
                     fin = 0
@@ -514,8 +545,7 @@ class Tcp:
             elif st == ST_FIN_WAIT_2:
                 c.state = ST_TIME_WAIT
             if c.state == ST_TIME_WAIT:
-                c.end_at = ticks_add(now, 2 * self.msl_ms)
-                c.rexmit_on = False
+                self._time_wait(c, now)
         c.last_rx = now
         c.keepalive_probes = 0
         if events:
@@ -589,6 +619,17 @@ class Tcp:
             c.cwnd += c.mss                   # a segment has left the network
             c.output_pending = True
             self.pending = True
+
+    def _time_wait(self, c, now):
+        """Enter TIME-WAIT for 2*MSL.  The connection no longer counts against
+        its listener's limit: it holds nothing of the application's, and the
+        slot is recycled first when the table fills up."""
+        c.state = ST_TIME_WAIT
+        c.end_at = ticks_add(now, 2 * self.msl_ms)
+        c.rexmit_on = False
+        if c.listener is not None:
+            c.listener.count -= 1
+            c.listener = None
 
     def _resend_head(self, c):
         """Send the first unacknowledged segment again (fast retransmit, partial
@@ -1015,6 +1056,7 @@ class Tcp:
         c.unacked_segs = 0
         c.ack_now = False
         c.gap = False
+        c.quickacks = _QUICKACKS
         c.persist_backoff = 0
         c.last_rx = now
         c.keepalive_probes = 0

@@ -104,6 +104,7 @@ class Conn:
         self.unacked_segs = 0
         self.ack_now = False
         self.gap = False               # data arrived out of order: ACK the filler at once
+        self.quickacks = 0             # segments still to ACK at once
         self.persist_on = False
         self.persist_at = 0
         self.persist_backoff = 0

@@ -1,0 +1,156 @@
+"""uipy firmware: bring up Ethernet, get an address, serve the web page.
+
+On a board, MicroPython runs this file at boot.  It reads config.json (board
+name, DHCP or a static address, hostname), builds the NIC through boards/,
+runs DHCP, serves www/ over HTTP, answers <hostname>.local over mDNS and logs
+link, lease and URL on the console.  The virtual board (tools/demo.py) runs the
+very same file on the host with an emulated chip on a TAP device.
+"""
+import json
+import time
+
+from uipy.compat import ticks_ms, ticks_diff
+from uipy.stack import Stack
+
+DEFAULTS = {
+    "board": "w5500_evb_pico",
+    "hostname": "uipy",
+    "dhcp": True,
+    "ip": None,
+    "netmask": "255.255.255.0",
+    "gateway": None,
+    "dns": None,
+    "www": "www",
+    "http_port": 80,
+    "max_http_conns": 4,
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def load_config(path="config.json", overrides=None):
+    """DEFAULTS, then the JSON file when present, then overrides; checked."""
+    cfg = dict(DEFAULTS)
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        text = None
+    if text is not None:
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise ConfigError("uipy: %s is not valid JSON (%s)" % (path, e))
+        if not isinstance(data, dict):
+            raise ConfigError("uipy: %s must hold a JSON object" % path)
+        for key in data:
+            if key not in DEFAULTS and key != "board_options":
+                raise ConfigError("uipy: unknown key %r in %s (known: %s)"
+                                  % (key, path, ", ".join(sorted(DEFAULTS))))
+        cfg.update(data)
+    if overrides:
+        cfg.update(overrides)
+    if not cfg["dhcp"] and not cfg["ip"]:
+        raise ConfigError("uipy: dhcp is off in %s but no static ip is given" % path)
+    name = cfg["hostname"]
+    if not isinstance(name, str) or not name or len(name) > 63 or \
+            not all(c.isalpha() or c.isdigit() or c == "-" for c in name):
+        raise ConfigError("uipy: hostname %r must be 1-63 letters, digits or '-'" % (name,))
+    return cfg
+
+
+def log(msg):
+    print("[%8.3f] %s" % (ticks_ms() / 1000, msg))
+
+
+class Device:
+    """The running firmware: stack, DHCP, HTTP server, mDNS, and the console log."""
+
+    def __init__(self, cfg, nic=None, clock=None):
+        self.cfg = cfg
+        if nic is None:
+            import boards
+            nic = boards.nic(cfg["board"], **cfg.get("board_options", {}))
+        self.nic = nic
+        self.stack = Stack(nic, clock=clock, tcp={"conns": cfg["max_http_conns"] + 2})
+        self.stack.hostname = cfg["hostname"]
+        self.link = None
+        self.url_logged = None
+        self.started = self.stack.now
+        self.dhcp = None
+        if cfg["dhcp"]:
+            from uipy.dhcp import Dhcp
+            self.dhcp = Dhcp(self.stack, hostname=cfg["hostname"], on_change=self._lease_changed)
+        else:
+            self.stack.set_address(cfg["ip"], cfg["netmask"], cfg["gateway"])
+        if cfg["dns"]:
+            from uipy.ipv4 import ip_bytes
+            self.stack.dns_servers = [ip_bytes(cfg["dns"], "DNS server")]
+        from uipy.httpd import HttpServer
+        self.http = HttpServer(self.stack, root=cfg["www"], port=cfg["http_port"],
+                               max_conns=cfg["max_http_conns"], status=self._status,
+                               name=cfg["hostname"])
+        from uipy.mdns import Mdns
+        self.mdns = Mdns(self.stack, cfg["hostname"])
+        log("uipy on %s, MAC %s" % (cfg["board"], ":".join("%02x" % b for b in self.stack.mac)))
+
+    def _status(self):
+        return {"board": self.cfg["board"], "dhcp": self.dhcp.state if self.dhcp else "static"}
+
+    def _lease_changed(self, dhcp, event):
+        lease = dhcp.lease()
+        if event == "lost" or lease is None:
+            log("lease lost (%s)" % dhcp.state)
+        else:
+            log("lease %s: %s from %s for %d s" % (event, lease["address"], lease["server"], lease["lease_s"]))
+
+    def address(self):
+        ip = self.stack.ip
+        return "%d.%d.%d.%d" % (ip[0], ip[1], ip[2], ip[3])
+
+    def check(self):
+        """Log link changes and the URL once the address is known."""
+        up = self.nic.link_up()
+        if up != self.link:
+            self.link = up
+            log("link %s" % ("up" if up else "down"))
+            if up and self.dhcp and self.dhcp.state == "STOPPED":
+                self.dhcp.start()             # later link changes are the client's own business
+        if self.stack.configured and self.url_logged != self.stack.ip:
+            self.url_logged = self.stack.ip
+            port = self.cfg["http_port"]
+            suffix = "" if port == 80 else ":%d" % port
+            log("serving http://%s%s/ and http://%s.local%s/" % (self.address(), suffix,
+                                                                 self.cfg["hostname"], suffix))
+
+    def run(self, stop=None):
+        """The main loop: poll; when idle, wait on the NIC (host) or sleep 1 ms."""
+        wait = getattr(self.nic, "wait", None)
+        sleep_ms = getattr(time, "sleep_ms", None)
+        checked = self.stack.now
+        while stop is None or not stop():
+            if not self.stack.poll():
+                if wait is not None:
+                    wait(0.002)
+                elif sleep_ms is not None:
+                    sleep_ms(1)
+            if ticks_diff(self.stack.now, checked) >= 100:
+                checked = self.stack.now
+                self.check()
+
+
+def main(config_path="config.json"):
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as e:
+        print(e)
+        return
+    device = Device(cfg)
+    device.check()
+    device.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,533 @@
+"""The HTTP/1.1 server: static files from a directory, a JSON status endpoint.
+
+    from uipy.httpd import HttpServer
+    HttpServer(stack, root="www", status=lambda: {"board": "pico"}, name="pico-eth")
+
+Built on the TCP event API.  GET and HEAD only.  Per connection it keeps the
+request line, a few header flags and one line buffer; the request is parsed
+byte by byte from the received memoryview, never collected whole.  A file is
+sent in chunks read as the send queue frees up (each chunk is kept by
+reference until acknowledged): at most `chunks` chunks of one connection are
+held at a time, whatever the file's size.
+
+Limits: max_conns connections at once (the listener's backlog: SYNs beyond it
+are dropped and counted as tcp_syn_backlog_full, so clients wait and retry;
+nothing is refused with a reset; a connection this server closed first stays
+in TIME-WAIT for 2 MSL and, in the TCP layer as it is, still counts against
+the backlog meanwhile), header_limit bytes of request head (431,
+414 when the request line alone is longer than line_limit), body_limit
+bytes of request body (413), request_timeout_ms to finish the request head
+(408, or a silent close when nothing was sent) and as the longest stall while
+a response is being sent (reset), keep_alive_ms idle between requests on a
+persistent connection and max_requests per connection.
+"""
+import gc
+import json
+import os
+
+from uipy.compat import ticks_add, ticks_diff
+from uipy.tcp_conn import CONNECTED, NEWDATA, ACKED, POLL, CLOSED, ABORTED, TIMEDOUT
+
+# Parser and response phases of a connection
+_HEAD = 0        # reading a request head
+_SEND = 1        # queueing a response
+
+STATUS_PATHS = ("/status.json", "/api/status")
+
+_REASONS = ((200, "OK"), (301, "Moved Permanently"), (400, "Bad Request"), (403, "Forbidden"),
+            (404, "Not Found"), (405, "Method Not Allowed"), (408, "Request Timeout"),
+            (413, "Content Too Large"), (414, "URI Too Long"),
+            (431, "Request Header Fields Too Large"), (500, "Internal Server Error"))
+
+_TYPES = (("html", "text/html; charset=utf-8"), ("htm", "text/html; charset=utf-8"),
+          ("css", "text/css"), ("js", "text/javascript"), ("json", "application/json"),
+          ("png", "image/png"), ("svg", "image/svg+xml"), ("ico", "image/x-icon"),
+          ("txt", "text/plain; charset=utf-8"))
+_DEFAULT_TYPE = "application/octet-stream"
+_S_IFDIR = 0x4000
+
+
+def mem_free():
+    """Free heap bytes where the runtime reports them (MicroPython), else None."""
+    fn = getattr(gc, "mem_free", None)
+    return fn() if fn is not None else None
+
+
+def reason(code):
+    for c, text in _REASONS:
+        if c == code:
+            return text
+    return "Error"
+
+
+def content_type(path):
+    dot = path.rfind(".")
+    if dot > path.rfind("/"):
+        ext = path[dot + 1:].lower()
+        for e, t in _TYPES:
+            if e == ext:
+                return t
+    return _DEFAULT_TYPE
+
+
+def unquote(b):
+    """Percent-decode bytes once; None for a malformed escape."""
+    if b"%" not in b:
+        return b
+    out = bytearray()
+    i = 0
+    n = len(b)
+    while i < n:
+        ch = b[i]
+        if ch == 37:
+            if i + 3 > n:
+                return None
+            try:
+                out.append(int(b[i + 1:i + 3], 16))
+            except ValueError:
+                return None
+            i += 3
+        else:
+            out.append(ch)
+            i += 1
+    return bytes(out)
+
+
+def safe_path(target):
+    """The request target as a list of path segments (str), or an error code:
+    400 for a malformed target, 403 for one that would leave the root."""
+    end = len(target)
+    for stop in (b"?", b"#"):
+        k = target.find(stop)
+        if 0 <= k < end:
+            end = k
+    raw = target[:end]
+    if not raw.startswith(b"/"):
+        return 400                    # absolute-form, '*' or a relative path
+    for ch in raw:
+        if ch <= 32 or ch >= 127:
+            return 400                # controls would end up in a Location header
+    path = unquote(raw)
+    if path is None or b"\\" in path or b"\x00" in path:
+        return 400
+    segs = []
+    for s in path.split(b"/"):
+        if s == b"..":
+            return 403
+        if s and s != b".":
+            try:
+                segs.append(s.decode())
+            except UnicodeError:
+                return 400
+    return segs
+
+
+class _Client:
+    """Per-connection state; a pool of max_conns of them is made up front."""
+
+    def __init__(self, line_limit):
+        self.line = bytearray(line_limit)
+        self.slots = 0
+        self.served = 0
+        self.reset()
+        self.f = None
+        self.pending = None
+        self.left = 0
+        self.keep = False
+        self.stash = None
+        self.stopped = False
+        self.peer_fin = False
+        self.deadline = 0
+        self.skip = 0                 # request body bytes still to discard (kept across reset)
+
+    def reset(self):
+        """Ready for the next request head."""
+        self.phase = _HEAD
+        self.len = 0                  # bytes in the line buffer
+        self.long = False             # the current line did not fit
+        self.hbytes = 0               # bytes of this request head so far
+        self.got_line = False
+        self.method = None
+        self.target = None
+        self.v11 = False
+        self.close_req = False
+        self.ka_req = False
+        self.clen = -1
+        self.chunked = False
+
+
+class HttpServer:
+    def __init__(self, stack, root="www", port=80, status=None, max_conns=4, header_limit=1024,
+                 body_limit=0, request_timeout_ms=10000, keep_alive=True, name="uipy",
+                 line_limit=256, keep_alive_ms=5000, max_requests=100, chunk=1460, chunks=2):
+        for key, value, low in (("max_conns", max_conns, 1), ("header_limit", header_limit, 32),
+                                ("body_limit", body_limit, 0), ("request_timeout_ms", request_timeout_ms, 1),
+                                ("line_limit", line_limit, 16), ("keep_alive_ms", keep_alive_ms, 1),
+                                ("max_requests", max_requests, 1), ("chunk", chunk, 64),
+                                ("chunks", chunks, 1)):
+            if not isinstance(value, int) or value < low:
+                raise ValueError("uipy httpd: %s must be an int >= %d, got %r" % (key, low, value))
+        if not isinstance(name, str) or not name or "\r" in name or "\n" in name:
+            raise ValueError("uipy httpd: name must be a one-line string, got %r" % (name,))
+        if not isinstance(root, str) or not root:
+            raise ValueError("uipy httpd: root must be a directory name, got %r" % (root,))
+        if status is not None and not callable(status):
+            raise ValueError("uipy httpd: status must be a callable returning a dict")
+        tcp = stack.tcp
+        if tcp is None:
+            raise ValueError("uipy httpd: the stack was made with tcp=False")
+        if max_conns > len(tcp.conns):
+            raise ValueError("uipy httpd: max_conns=%d exceeds the TCP table (tcp conns=%d)"
+                             % (max_conns, len(tcp.conns)))
+        self.stack = stack
+        self.root = root.rstrip("/") or "/"
+        self.port = port
+        self.status = status
+        self.max_conns = max_conns
+        self.header_limit = header_limit
+        self.body_limit = body_limit
+        self.request_timeout_ms = request_timeout_ms
+        self.keep_alive = keep_alive
+        self.keep_alive_ms = keep_alive_ms
+        self.max_requests = max_requests
+        self.name = name
+        self.chunk = chunk
+        self.chunks = chunks
+        self.line_limit = line_limit
+        self._pool = [_Client(line_limit) for _ in range(max_conns)]
+        self.active = 0
+        self.requests = 0
+        self.errors = 0               # 4xx and 5xx answers
+        self.timeouts = 0
+        self.uptime_s = 0
+        self._t0 = stack.now
+        stack.tickers.append(self._tick)
+        stack.listen(port, self._event, max_conns)
+
+    def _tick(self, now):
+        d = ticks_diff(now, self._t0)
+        if d >= 1000:                 # whole seconds only: the counter never wraps
+            self.uptime_s += d // 1000
+            self._t0 = ticks_add(self._t0, d // 1000 * 1000)
+
+    # --- connection events ---
+
+    def _event(self, conn, ev):
+        c = conn.app
+        if c is None:
+            if not ev & CONNECTED:
+                return                # after our close: FIN-WAIT data and the end
+            c = self._take(conn)
+        if ev & (ABORTED | TIMEDOUT):
+            self._release(conn, c)
+            return
+        now = self.stack.now
+        if ev & ACKED and c.phase == _SEND:
+            c.deadline = ticks_add(now, self.request_timeout_ms)   # progress
+        if ev & NEWDATA:
+            self._feed(conn, c, conn.data)
+            if conn.app is not c:
+                return
+        if c.phase == _SEND:
+            self._pump(conn, c)
+            if conn.app is not c:
+                return
+        if ev & CLOSED:
+            c.peer_fin = True         # the client sends no more: answer what it asked, then close
+        if ev & POLL and ticks_diff(now, c.deadline) >= 0:
+            self.timeouts += 1
+            if c.phase == _SEND:
+                self._release(conn, c)
+                conn.abort()          # stalled for request_timeout_ms: give the slot back
+                return
+            if not c.hbytes:
+                self._close(conn, c)  # idle: nothing to answer
+                return
+            self._error(conn, c, 408)
+            if conn.app is not c:
+                return
+        self._resume(conn, c)
+
+    def _take(self, conn):
+        c = self._pool.pop() if self._pool else _Client(self.line_limit)
+        c.reset()
+        c.served = c.skip = 0
+        c.slots = conn.send_queue_free
+        c.f = c.pending = c.stash = None
+        c.left = 0
+        c.keep = c.stopped = c.peer_fin = False
+        c.deadline = ticks_add(self.stack.now, self.request_timeout_ms)
+        conn.app = c
+        self.active += 1
+        return c
+
+    def _release(self, conn, c):
+        """Forget the connection: close its file, the client goes back to the pool."""
+        if c.f is not None:
+            c.f.close()
+        c.f = c.pending = c.stash = None
+        conn.app = None
+        self.active -= 1
+        if len(self._pool) < self.max_conns:
+            self._pool.append(c)
+
+    def _close(self, conn, c):
+        if c.stopped:
+            conn.restart()            # or the client's FIN would meet a zero window
+        self._release(conn, c)
+        conn.close()                  # FIN after whatever is queued
+
+    def _resume(self, conn, c):
+        """A response is fully queued: read what came meanwhile, reopen the window."""
+        while c.phase == _HEAD and c.stash is not None:
+            data = c.stash
+            c.stash = None
+            self._feed(conn, c, memoryview(data))
+            if conn.app is not c:
+                return
+        if c.phase == _HEAD:
+            if c.peer_fin:
+                self._close(conn, c)
+            elif c.stopped:
+                c.stopped = False
+                conn.restart()
+
+    # --- request parsing ---
+
+    def _feed(self, conn, c, mv):
+        i = 0
+        n = len(mv)
+        while i < n and conn.app is c:
+            if c.phase == _SEND:
+                # A pipelined request: keep it until this response is queued and
+                # take no more meanwhile (the window closes).
+                rest = bytes(mv[i:])
+                c.stash = rest if c.stash is None else c.stash + rest
+                if not c.stopped:
+                    c.stopped = True
+                    conn.stop()
+                return
+            i = self._parse(conn, c, mv, i, n)
+
+    def _parse(self, conn, c, mv, i, n):
+        """Consume bytes up to the end of one request head (or n); returns the index."""
+        line = c.line
+        cap = len(line)
+        limit = self.header_limit
+        while i < n:
+            if c.skip:
+                k = c.skip if c.skip < n - i else n - i
+                c.skip -= k
+                i += k
+                continue
+            b = mv[i]
+            i += 1
+            if c.hbytes == 0 and c.served:
+                c.deadline = ticks_add(self.stack.now, self.request_timeout_ms)
+            c.hbytes += 1
+            if b == 10:
+                if self._line(conn, c):
+                    return i
+            elif c.len < cap:
+                line[c.len] = b
+                c.len += 1
+            elif not c.got_line:
+                self._error(conn, c, 414)
+                return n
+            else:
+                c.long = True         # a long header line: not one we need
+            if c.hbytes > limit:
+                self._error(conn, c, 431 if c.got_line else 414)
+                return n
+        return n
+
+    def _line(self, conn, c):
+        """One line of the head is complete; True when the request is (or failed)."""
+        line = c.line
+        n = c.len
+        if n and line[n - 1] == 13:
+            n -= 1
+        long = c.long
+        c.len = 0
+        c.long = False
+        if not c.got_line:
+            if n == 0:
+                return False          # stray CRLF between requests (RFC 9112 2.2)
+            parts = bytes(line[:n]).split(b" ")
+            if len(parts) != 3 or not parts[0] or not parts[2].startswith(b"HTTP/1."):
+                self._error(conn, c, 400)
+                return True
+            for ch in parts[0]:
+                if ch < 33 or ch > 126:
+                    self._error(conn, c, 400)
+                    return True
+            c.got_line = True
+            c.method, c.target = parts[0], parts[1]
+            c.v11 = parts[2] != b"HTTP/1.0"
+            return False
+        if n == 0:
+            self._dispatch(conn, c)
+            return True
+        first = line[0] | 0x20
+        if long or (first != 99 and first != 116):   # only Connection, Content-Length, Transfer-Encoding
+            return False
+        h = bytes(line[:n]).lower()
+        colon = h.find(b":")
+        if colon < 0:
+            self._error(conn, c, 400)
+            return True
+        name = h[:colon]
+        value = h[colon + 1:].strip()
+        if name == b"connection":
+            if b"close" in value:
+                c.close_req = True
+            if b"keep-alive" in value:
+                c.ka_req = True
+        elif name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                length = -1
+            if length < 0 or (c.clen >= 0 and c.clen != length):
+                self._error(conn, c, 400)
+                return True
+            c.clen = length
+        elif name == b"transfer-encoding":
+            c.chunked = True
+        return False
+
+    # --- answering ---
+
+    def _dispatch(self, conn, c):
+        self.requests += 1
+        c.served += 1
+        c.keep = (self.keep_alive and not c.close_req and (c.v11 or c.ka_req) and not c.peer_fin
+                  and c.served < self.max_requests)
+        m = c.method
+        if m != b"GET" and m != b"HEAD":
+            self._error(conn, c, 405, "Allow: GET, HEAD\r\n")
+            return
+        if c.chunked or c.clen > self.body_limit:
+            self._error(conn, c, 413)
+            return
+        c.skip = c.clen if c.clen > 0 else 0
+        segs = safe_path(c.target)
+        if isinstance(segs, int):
+            self._error(conn, c, segs)
+            return
+        path = "/" + "/".join(segs)
+        if path in STATUS_PATHS:
+            self._status(conn, c)
+        else:
+            self._file(conn, c, segs)
+
+    def _status(self, conn, c):
+        ip = self.stack.ip
+        d = {"name": self.name, "address": "%d.%d.%d.%d" % (ip[0], ip[1], ip[2], ip[3]),
+             "uptime_s": self.uptime_s, "link_up": bool(self.stack.link_up()),
+             "http": {"requests": self.requests, "errors": self.errors, "timeouts": self.timeouts,
+                      "connections": self.active},
+             "stats": self.stack.stats}  # type: dict
+        free = mem_free()
+        if free is not None:
+            d["heap_free"] = free
+        if self.status is not None:
+            try:
+                extra = self.status()
+            except Exception:
+                extra = None
+            if not isinstance(extra, dict):
+                self._error(conn, c, 500)
+                return
+            d.update(extra)
+        body = json.dumps(d).encode()
+        self._start(conn, c, 200, "application/json", len(body), body, None,
+                    "Cache-Control: no-store\r\n")
+
+    def _file(self, conn, c, segs):
+        fs = self.root
+        for s in segs:
+            fs += "/" + s
+        try:
+            st = os.stat(fs)
+            if st[0] & _S_IFDIR:
+                if segs and not c.target.split(b"?")[0].endswith(b"/"):
+                    loc = c.target.split(b"?")[0].decode() + "/"
+                    self._error(conn, c, 301, "Location: %s\r\n" % loc, keep=True)
+                    return
+                fs += "/index.html"
+                st = os.stat(fs)
+                if st[0] & _S_IFDIR:
+                    raise OSError(2)
+            size = st[6]
+            f = open(fs, "rb") if c.method == b"GET" and size else None
+        except (OSError, UnicodeError):
+            self._error(conn, c, 404, keep=True)
+            return
+        self._start(conn, c, 200, content_type(fs), size, None, f, "")
+
+    def _error(self, conn, c, code, extra="", keep=False):
+        """A short text answer; the connection closes after it unless keep
+        (the request was well-formed and fully read)."""
+        if code >= 400:
+            self.errors += 1
+        if not keep:
+            c.keep = False
+            c.skip = 0
+        body = ("%d %s\n" % (code, reason(code))).encode()
+        self._start(conn, c, code, "text/plain; charset=utf-8", len(body), body, None, extra)
+
+    def _start(self, conn, c, code, ctype, length, body, f, extra):
+        if not c.keep:
+            hop = "Connection: close\r\n"
+        elif not c.v11:
+            hop = "Connection: keep-alive\r\n"
+        else:
+            hop = ""
+        head = ("HTTP/1.1 %d %s\r\nServer: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s%s\r\n"
+                % (code, reason(code), self.name, ctype, length, extra, hop)).encode()
+        c.phase = _SEND
+        c.left = 0
+        c.deadline = ticks_add(self.stack.now, self.request_timeout_ms)
+        if c.method == b"HEAD":
+            c.pending = head
+        elif f is not None:
+            first = f.read(self.chunk - len(head)) if self.chunk > len(head) + 64 else b""
+            c.pending = head + first if first else head
+            c.left = length - len(first)
+            c.f = f
+        else:
+            c.pending = head + body if body else head
+        self._pump(conn, c)
+
+    def _pump(self, conn, c):
+        """Queue what the send queue takes (at most `chunks` objects held)."""
+        try:
+            if c.pending is not None:
+                if not conn.send(c.pending):
+                    return            # queue full: again on the next ACKED or POLL
+                c.pending = None
+            f = c.f
+            while f is not None and c.left > 0:
+                free = conn.send_queue_free
+                if not free or c.slots - free >= self.chunks:
+                    return
+                data = f.read(self.chunk if self.chunk < c.left else c.left)
+                if not data:          # the file shrank: the promised length cannot be kept
+                    self._release(conn, c)
+                    conn.abort()
+                    return
+                conn.send(data)
+                c.left -= len(data)
+        except OSError:               # not open for sending any more, or a read error
+            self._release(conn, c)
+            conn.abort()
+            return
+        if c.f is not None:
+            c.f.close()
+            c.f = None
+        if c.keep:
+            c.reset()
+            c.deadline = ticks_add(self.stack.now, self.keep_alive_ms)
+        else:
+            self._close(conn, c)

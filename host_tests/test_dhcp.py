@@ -353,3 +353,30 @@ def test_no_server_backoff_then_lease(net):
     assert net.call(lambda: dhcp.state) == "SELECTING"
     net.start_dnsmasq()
     net.wait(bound(dhcp), 5, "a lease")
+
+
+def test_lease_expires_when_the_server_is_gone(net):
+    """A real 2-minute lease (dnsmasq's shortest) runs out with dnsmasq stopped:
+    the stack loses the address at expiry, not before, and the client goes back
+    to discovery; a restarted dnsmasq then hands out a new lease."""
+    net.start_dnsmasq(t1=5, t2=10)
+    events = []
+    dhcp = make_client(net, events)
+    net.run()
+    net.call(dhcp.start)
+    net.wait(bound(dhcp), 10, "a lease")
+    lease = net.call(dhcp.lease)
+    assert lease["lease_s"] == 120
+    t_bound = time.monotonic()
+    net.stop_dnsmasq()
+    net.wait(lambda: dhcp.state == "REBINDING", 15, "REBINDING")
+    time.sleep(max(0, 100 - (time.monotonic() - t_bound)))
+    assert net.call(lambda: net.stack.configured), "address dropped before the lease ran out"
+    net.wait(lambda: not net.stack.configured, 30, "the lease to expire")
+    took = time.monotonic() - t_bound
+    assert 118 <= took <= 125, took
+    st = net.call(lambda: dict(dhcp.stats))
+    assert st["expired"] == 1 and ("lost", None) in [(e, None) for e, _ in events]
+    assert net.call(lambda: dhcp.state) in ("INIT", "SELECTING")
+    net.start_dnsmasq(fresh=True)
+    net.wait(bound(dhcp), 20, "a new lease")

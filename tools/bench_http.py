@@ -157,9 +157,39 @@ def http_figures():
             shutil.rmtree(www, ignore_errors=True)
 
 
+def chip_page_figures():
+    """Time to first byte and full load of the page through each emulated chip
+    on the virtual board (driver + register-level emulator + TAP)."""
+    if os.geteuid() != 0:
+        print("bench_http: not root, per-chip page figures skipped")
+        return {}
+    import boards
+    from hostrun import StackThread
+    from netns import Namespace, create_tap_in_ns
+    from uipy.httpd import HttpServer
+    from uipy.stack import Stack
+
+    figures = {}
+    for chip in ("w5500", "enc28j60"):
+        with Namespace() as ns:
+            tap = create_tap_in_ns(ns, KERNEL_IP + "/24")
+            ns.own(tap)
+            nic = boards.nic("virtual", chip=chip, tap=tap)
+            stack = Stack(nic, ip=STACK_IP, gateway=KERNEL_IP, tcp=TCP_CONFIG)
+            HttpServer(stack, root=os.path.join(ROOT, "firmware", "www"), max_conns=4, name="bench",
+                       max_requests=1 << 20)
+            with StackThread(stack, nic, idle_s=0.002):
+                ns.run(["ping", "-c", "1", "-W", "2", STACK_IP], check=False)
+                page = _client(ns, "page", 30)
+            figures["page_ttfb_ms_" + chip] = round(page["ttfb"], 2)
+            figures["page_load_ms_" + chip] = round(page["load"], 2)
+    return figures
+
+
 if __name__ == "__main__":
     t = time.perf_counter()
     figs = http_figures()
+    figs.update(chip_page_figures())
     for k, v in figs.items():
         print("%-28s %s" % (k, v))
     print("(%.1f s)" % (time.perf_counter() - t))

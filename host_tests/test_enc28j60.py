@@ -572,7 +572,7 @@ def test_mpy_cross_compiles(arch, tmp_path):
 
 
 def test_micropython_check():
-    r = subprocess.run([os.path.join(BIN, "micropython"), "-X", "heapsize=64K",
+    r = subprocess.run([os.path.join(BIN, "micropython"), "-X", "heapsize=128K",
                         os.path.join(ROOT, "host_tests", "mpy", "enc28j60_check.py")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -11,7 +11,7 @@ DEVICE_FILES = sorted(
     glob.glob(os.path.join(ROOT, "lib", "uipy", "*.py"))
     + [p for p in glob.glob(os.path.join(ROOT, "drivers", "*.py")) if not p.endswith("tap.py")]
     + [p for p in glob.glob(os.path.join(ROOT, "boards", "*.py")) if not p.endswith("virtual.py")]
-    + glob.glob(os.path.join(ROOT, "firmware", "*.py")))
+    + [p for p in glob.glob(os.path.join(ROOT, "firmware", "*.py")) if not p.endswith("manifest.py")])
 
 
 @pytest.mark.parametrize("arch", ["armv6m", "xtensawin"])

@@ -449,7 +449,7 @@ def test_mpy_cross_compiles_driver(tmp_path, arch):
 
 
 def test_driver_under_micropython_unix_port():
-    r = subprocess.run([_tool("micropython"), "-X", "heapsize=64K",
+    r = subprocess.run([_tool("micropython"), "-X", "heapsize=128K",
                         os.path.join(ROOT, "host_tests", "mpy", "w5500_check.py")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr

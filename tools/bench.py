@@ -80,7 +80,7 @@ def mpy_sizes():
     device = (glob.glob(os.path.join(ROOT, "lib/uipy/*.py")) + glob.glob(os.path.join(ROOT, "drivers/w5500.py"))
               + glob.glob(os.path.join(ROOT, "drivers/enc28j60.py"))
               + [p for p in glob.glob(os.path.join(ROOT, "boards/*.py")) if not p.endswith("virtual.py")]
-              + glob.glob(os.path.join(ROOT, "firmware/*.py")))
+              + [p for p in glob.glob(os.path.join(ROOT, "firmware/*.py")) if not p.endswith("manifest.py")])
     with tempfile.TemporaryDirectory() as tmp:
         for path in sorted(device):
             out = os.path.join(tmp, "x.mpy")

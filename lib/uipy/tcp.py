@@ -14,6 +14,7 @@ from uipy.frame import IP_SRC, IP_DST, TRANSPORT, TCP_DATA, get16, put16
 from uipy.ipv4 import PROTO_TCP
 from uipy.udp import pseudo_sum
 from uipy.stats import new_counters
+from uipy.tcp_reorder import ReorderStore
 from uipy.tcp_conn import (Conn, CONNECTED, NEWDATA, ACKED, REXMIT, POLL, CLOSED, ABORTED, TIMEDOUT,
                            ST_CLOSED, ST_SYN_SENT, ST_SYN_RCVD, ST_ESTABLISHED, ST_FIN_WAIT_1,
                            ST_FIN_WAIT_2, ST_CLOSE_WAIT, ST_CLOSING, ST_LAST_ACK, ST_TIME_WAIT,
@@ -106,16 +107,11 @@ class Tcp:
         self._budget_at = stack.now
         self.out_view = stack.mv[TCP_DATA:TCP_DATA + self.our_mss]
         self.conns = [Conn(self, queue_slots) for _ in range(conns)]
-        # Reorder store, shared by all connections: segments that arrive after a
-        # gap wait here (reorder_slots * MSS bytes of RAM) instead of being dropped.
-        # By default it holds a window's worth after one lost segment: a peer
-        # without SACK otherwise recovers through its retransmission timer.
+        # Reorder store, shared by all connections: by default a window's worth
+        # after one lost segment (see tcp_reorder).
         if reorder_slots is None:
             reorder_slots = max(0, self.window // self.our_mss - 1)
-        self.ooo_buf = bytearray(reorder_slots * self.our_mss)
-        self.ooo_conn = [None] * reorder_slots  # type: list
-        self.ooo_seq = [0] * reorder_slots
-        self.ooo_len = [0] * reorder_slots
+        self.reorder = ReorderStore(stack, reorder_slots, self.our_mss) if reorder_slots else None
         self.listeners = [None] * listeners  # type: list
         self.busy = False                 # inside input or tick: output is deferred
         self.pending = False              # some connection wants output
@@ -212,7 +208,8 @@ class Tcp:
         c.data = None
         c.rexmit_on = c.delack_on = c.persist_on = False
         c.output_pending = False
-        self._forget_stored(c)
+        if self.reorder is not None:
+            self.reorder.forget(c)
 
     # --- input ---
 
@@ -526,8 +523,8 @@ class Tcp:
                     c.ack_now = True          # a duplicate ACK tells the peer what is missing
                     c.gap = True
                     c.quickacks = _QUICKACKS
-                    if seq > c.rcv_nxt:
-                        self._store_out_of_order(c, seq, dstart, dlen)
+                    if seq > c.rcv_nxt and self.reorder is not None:
+                        self.reorder.hold(c, seq, dstart, dlen)
                     fin = 0
             else:
                 fin = 0
@@ -551,7 +548,7 @@ class Tcp:
         if events:
             self._notify(c, events)
             c.data = None
-            if events & NEWDATA and len(self.ooo_conn):
+            if events & NEWDATA and self.reorder is not None:
                 self._deliver_stored(c)
         if c.state != ST_CLOSED:
             self.output(c)
@@ -651,52 +648,17 @@ class Tcp:
             self._send_segment(c, c.snd_una, n, flags)
             self._arm_rexmit(c)
 
-    # --- reorder store ---
-
-    def _store_out_of_order(self, c, seq, start, n):
-        slot = -1
-        for i in range(len(self.ooo_conn)):
-            owner = self.ooo_conn[i]
-            if owner is c and self.ooo_seq[i] == seq:
-                return                        # already held
-            if owner is None and slot < 0:
-                slot = i
-        if slot < 0 or n > self.our_mss:
-            return
-        copy_into(self.ooo_buf, slot * self.our_mss, self.stack.buf, start, n)
-        self.ooo_conn[slot] = c
-        self.ooo_seq[slot] = seq
-        self.ooo_len[slot] = n
-        self.stack.stats["tcp_reorder_stored"] += 1
-
     def _deliver_stored(self, c):
         """Hand over held segments that now follow on in order."""
-        delivered = True
-        while delivered and c.state != ST_CLOSED and not c.stopped:
-            delivered = False
-            for i in range(len(self.ooo_conn)):
-                if self.ooo_conn[i] is not c:
-                    continue
-                seq = self.ooo_seq[i]
-                end = seq + self.ooo_len[i]
-                if end <= c.rcv_nxt:
-                    self.ooo_conn[i] = None   # already covered by a retransmission
-                elif seq <= c.rcv_nxt:
-                    skip = c.rcv_nxt - seq
-                    base = i * self.our_mss
-                    self.ooo_conn[i] = None
-                    c.rcv_nxt = end
-                    c.ack_now = True
-                    c.data = memoryview(self.ooo_buf)[base + skip:base + self.ooo_len[i]]
-                    self.stack.stats["tcp_reorder_delivered"] += 1
-                    self._notify(c, NEWDATA)
-                    c.data = None
-                    delivered = True
-
-    def _forget_stored(self, c):
-        for i in range(len(self.ooo_conn)):
-            if self.ooo_conn[i] is c:
-                self.ooo_conn[i] = None
+        store = self.reorder
+        while store is not None and c.state != ST_CLOSED and not c.stopped:
+            data = store.next_for(c)
+            if data is None:
+                return
+            c.ack_now = True
+            c.data = data
+            self._notify(c, NEWDATA)
+            c.data = None
 
     # --- output ---
 
@@ -1116,6 +1078,5 @@ class Tcp:
         c.rcv_base_lo = lo & 0xFFFF
         c.rcv_nxt -= shift
         c.snd_wl1 -= shift
-        for i in range(len(self.ooo_conn)):
-            if self.ooo_conn[i] is c:
-                self.ooo_seq[i] -= shift
+        if self.reorder is not None:
+            self.reorder.rebase(c, shift)

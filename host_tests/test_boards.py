@@ -4,7 +4,6 @@ driver with the wiring of shared/HARDWARE.md section 4, against a fake
 from machine.unique_id(); boards.nic() names the known boards on a typo; the
 virtual board works over an in-memory link; and the same modules run under
 the MicroPython unix port."""
-import os
 import sys
 import types
 

@@ -1,5 +1,3 @@
-import os
-
 from hypothesis import given, strategies as st
 
 from uipy import compat

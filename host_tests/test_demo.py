@@ -2,7 +2,6 @@
 a DHCP lease from dnsmasq, serves the page, and the localhost forward works."""
 import os
 import subprocess
-import sys
 import urllib.request
 
 import pytest

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from levels import need_root, tool
-from test_dhcp import DnsmasqNet, FAST, KERNEL_IP, make_client, bound
-from test_dhcp_unit import FakeNic, arp_reply, arp_request_for, parse_udp, udp_frame, CLIENT_MAC
+from dnsmasq_net import DnsmasqNet, KERNEL_IP, make_client, bound
+from udp_frames import FakeNic, arp_reply, arp_request_for, parse_udp, udp_frame, CLIENT_MAC
 from uipy.compat import VirtualClock
 from uipy.dns import Resolver, encode_name, names_equal
 from uipy.stack import Stack

@@ -536,7 +536,7 @@ def test_capture_clean_in_tshark(session):
     """Run last: the capture holds the whole session."""
     need_root()
     tool("tshark")
-    c = check_capture(session, 10000)
+    check_capture(session, 10000)
     st = session.stats()
     assert st["handler_errors"] == 0
     assert st["tcp_drop_checksum"] == 0

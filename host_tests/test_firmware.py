@@ -38,7 +38,7 @@ def test_defaults_without_a_file(tmp_path):
 def test_static_address_device_serves_page_over_pipe(tmp_path):
     """The firmware's Device with a static address, on the in-memory link: a
     second uipy stack fetches / and /status.json."""
-    from tcphelpers import Pair, Recorder, IP_A
+    from tcphelpers import Pair, Recorder
     from uipy.tcp_conn import CONNECTED
     fw = firmware()
     pair = Pair()

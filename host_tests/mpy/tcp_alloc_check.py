@@ -6,7 +6,7 @@ import micropython
 import sys
 
 from mpy_pair import make_pair, run
-from uipy.tcp_conn import CONNECTED, NEWDATA, ACKED
+from uipy.tcp_conn import NEWDATA, ACKED
 
 ROUNDS = 20
 SEGMENT = 1460

@@ -180,7 +180,6 @@ class Arp:
     def request(self, hi, lo):
         """Write an ARP request for hi.lo into the buffer (over whatever was there) and send it."""
         s = self.stack
-        buf = s.buf
         now = s.now
         i = self.find(hi, lo)
         if i >= 0 and self.state[i] == _PENDING and ticks_diff(now, self.stamp[i]) < self.retry_ms:

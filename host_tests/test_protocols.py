@@ -209,3 +209,13 @@ def test_clear_address_resets_tcp_connections():
     conn = next(c for c in stack.tcp.conns if c.state)
     stack.clear_address()
     assert conn.state_name == "CLOSED"
+
+
+def test_slash31_has_no_broadcast_address():
+    """RFC 3021: on a /31 both addresses are hosts; the peer gets unicast (ARP), not broadcast."""
+    stack, nic, clock = make_stack(ip="198.18.0.2", netmask="255.255.255.254", gateway=None)
+    assert stack.udp_sendto(b"x", "198.18.0.3", 9, 9) is False     # an ARP miss, not a broadcast
+    (req,) = nic.take()
+    assert ARP in Ether(req) and Ether(req)[ARP].pdst == "198.18.0.3"
+    assert stack.udp_sendto(b"x", "198.18.0.255", 9, 9) is False    # off the /31: no route
+    assert stack.stats["ip_no_route"] == 1

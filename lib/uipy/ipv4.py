@@ -93,12 +93,19 @@ class Ipv4:
         if first == 0:
             # 0.0.0.0 is a legal source only for broadcasts (DHCP discover)
             return get16(buf, IP_SRC) == 0 and get16(buf, IP_SRC + 2) == 0
+        return not self.subnet_broadcast(get16(buf, IP_SRC), get16(buf, IP_SRC + 2))
+
+    def on_link(self, hi, lo):
+        """hi.lo (two 16-bit halves) is in our subnet."""
         s = self.stack
-        hi = get16(buf, IP_SRC)
-        lo = get16(buf, IP_SRC + 2)
-        if (hi | s.mask_hi) == 0xFFFF and (lo | s.mask_lo) == 0xFFFF and s.mask_lo != 0xFFFF:
-            return (hi & s.mask_hi) != s.net_hi or (lo & s.mask_lo) != s.net_lo
-        return True
+        return (hi & s.mask_hi) == s.net_hi and (lo & s.mask_lo) == s.net_lo
+
+    def subnet_broadcast(self, hi, lo):
+        """hi.lo is the directed broadcast of our subnet.  An unconfigured
+        interface, /31 and /32 have none (RFC 3021)."""
+        s = self.stack
+        return s.mask_lo < 0xFFFE and (hi | s.mask_hi) == 0xFFFF and (lo | s.mask_lo) == 0xFFFF and \
+            self.on_link(hi, lo)
 
     def _dest_kind(self):
         """0 for our unicast address, 1 for a broadcast we accept, -1 otherwise."""
@@ -110,8 +117,7 @@ class Ipv4:
             return 0
         if hi == 0xFFFF and lo == 0xFFFF:
             return 1
-        if (hi | s.mask_hi) == 0xFFFF and (lo | s.mask_lo) == 0xFFFF and \
-                (hi & s.mask_hi) == s.net_hi and (lo & s.mask_lo) == s.net_lo and (s.ip_hi | s.ip_lo):
+        if self.subnet_broadcast(hi, lo):
             return 1
         if hi >> 12 == 0xE:                   # 224.0.0.0/4
             for i in range(len(self.group_hi)):
@@ -196,7 +202,7 @@ class Ipv4:
     def next_hop_unconfirmed(self, hi, lo):
         """No answers come back from hi.lo: have ARP check the next hop's MAC."""
         s = self.stack
-        if (hi & s.mask_hi) != s.net_hi or (lo & s.mask_lo) != s.net_lo:
+        if not self.on_link(hi, lo):
             hi, lo = s.gw_hi, s.gw_lo
         s.arp.verify(hi, lo)
 
@@ -212,9 +218,7 @@ class Ipv4:
         n = self.finish(proto, payload_len, ttl)
         hi = get16(buf, IP_DST)
         lo = get16(buf, IP_DST + 2)
-        if (hi == 0xFFFF and lo == 0xFFFF) or (
-                (hi & s.mask_hi) == s.net_hi and (lo & s.mask_lo) == s.net_lo
-                and (hi | s.mask_hi) == 0xFFFF and (lo | s.mask_lo) == 0xFFFF):
+        if (hi == 0xFFFF and lo == 0xFFFF) or self.subnet_broadcast(hi, lo):
             buf[0:6] = BROADCAST_MAC
             return s.send_frame(n)
         if hi >> 12 == 0xE:                   # multicast: the group's MAC, no ARP
@@ -225,7 +229,7 @@ class Ipv4:
             buf[4] = lo >> 8
             buf[5] = lo & 0xFF
             return s.send_frame(n)
-        if (hi & s.mask_hi) != s.net_hi or (lo & s.mask_lo) != s.net_lo:
+        if not self.on_link(hi, lo):
             if (s.gw_hi | s.gw_lo) == 0:
                 s.stats["ip_no_route"] += 1
                 return False

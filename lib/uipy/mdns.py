@@ -241,6 +241,15 @@ class Mdns:
             off += 1 + c
         return -1
 
+    def _record(self, data, n, off):
+        """Walk the name of the resource record at off.  Returns the offset of its
+        type/class/TTL/length header, or -1 when the record runs past n;
+        self._hit tells whether the name is ours."""
+        off = self._name(data, n, off)
+        if off < 0 or off + 10 > n or off + 10 + get16(data, off + 8) > n:
+            return -1
+        return off
+
     def _ours(self, data, off):
         """The A record's rdata at off is our address."""
         ip = self.stack.ip
@@ -266,7 +275,7 @@ class Mdns:
             stats["other_names"] += 1
             return
         direct = s.buf[IP_DST] < 224           # sent to our address, not the group
-        if direct and not self._on_link(src):
+        if direct and not s.ipv4.on_link((src[0] << 8) | src[1], (src[2] << 8) | src[3]):
             stats["off_link"] += 1             # unicast from off the link (RFC 6762 11)
             return
         off = 12
@@ -289,14 +298,11 @@ class Mdns:
             off += 4
         known = False
         for _ in range(get16(data, 6)):
-            off = self._name(data, n, off)
-            if off < 0 or off + 10 > n:
+            off = self._record(data, n, off)
+            if off < 0:
                 stats["malformed"] += 1
                 return
             rdlen = get16(data, off + 8)
-            if off + 10 + rdlen > n:
-                stats["malformed"] += 1
-                return
             # TTLs of 65536 s or more are all above half of ours (at most 86400 s)
             if self._hit and rdlen == 4 and get16(data, off) == _TYPE_A and \
                     (get16(data, off + 2) & 0x7FFF) == _CLASS_IN and self._ours(data, off + 10) and \
@@ -334,12 +340,6 @@ class Mdns:
             stats["answered_multicast"] += 1
             self._send_multicast(now)
 
-    def _on_link(self, src):
-        s = self.stack
-        hi = (src[0] << 8) | src[1]
-        lo = (src[2] << 8) | src[3]
-        return (hi & s.mask_hi) == s.net_hi and (lo & s.mask_lo) == s.net_lo
-
     def _response(self, data, n):
         """Responses are not for us to answer; only look for a host claiming our
         name with another address (counted: no probing or renaming here)."""
@@ -353,14 +353,11 @@ class Mdns:
                 return
             off += 4
         for _ in range(get16(data, 6) + get16(data, 8) + get16(data, 10)):
-            off = self._name(data, n, off)
-            if off < 0 or off + 10 > n:
+            off = self._record(data, n, off)
+            if off < 0:
                 stats["malformed"] += 1
                 return
             rdlen = get16(data, off + 8)
-            if off + 10 + rdlen > n:
-                stats["malformed"] += 1
-                return
             if self._hit and rdlen == 4 and get16(data, off) == _TYPE_A and \
                     self.stack.configured and not self._ours(data, off + 10):
                 stats["conflicts"] += 1

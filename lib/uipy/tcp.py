@@ -49,6 +49,13 @@ def seq_diff(hi, lo, base_hi, base_lo):
     return (d_hi << 16) + d_lo
 
 
+def seq_add(hi, lo, n):
+    """(hi:lo) + n modulo 2**32, as (high 16, low 16).  Off the packet path only:
+    the tuple is a heap object (put_seq does the same sum without one)."""
+    lo += n & 0xFFFF
+    return (hi + (n >> 16) + (lo >> 16)) & 0xFFFF, lo & 0xFFFF
+
+
 def put_seq(buf, off, base_hi, base_lo, rel):
     """Write base + rel as a 32-bit big-endian sequence number."""
     lo = base_lo + (rel & 0xFFFF)
@@ -1039,10 +1046,7 @@ class Tcp:
         s = self.stack
         ident = bytes(s.ip) + bytes(c.rip) + bytes((c.lport >> 8, c.lport & 0xFF, c.rport >> 8, c.rport & 0xFF))
         hi, lo = keyed_hash32(ident)
-        m = s.now * 250
-        lo += m & 0xFFFF
-        c.snd_base_hi = (hi + (m >> 16) + (lo >> 16)) & 0xFFFF
-        c.snd_base_lo = lo & 0xFFFF
+        c.snd_base_hi, c.snd_base_lo = seq_add(hi, lo, s.now * 250)
 
     def _ephemeral_port(self, hi, lo, rport):
         for _ in range(64):
@@ -1054,9 +1058,7 @@ class Tcp:
     def _rebase_send(self, c):
         """Move the send base up so offsets stay small ints."""
         shift = c.snd_una
-        lo = c.snd_base_lo + (shift & 0xFFFF)
-        c.snd_base_hi = (c.snd_base_hi + (shift >> 16) + (lo >> 16)) & 0xFFFF
-        c.snd_base_lo = lo & 0xFFFF
+        c.snd_base_hi, c.snd_base_lo = seq_add(c.snd_base_hi, c.snd_base_lo, shift)
         c.snd_una -= shift
         c.snd_nxt -= shift
         c.snd_max -= shift
@@ -1073,9 +1075,7 @@ class Tcp:
 
     def _rebase_receive(self, c):
         shift = c.rcv_nxt
-        lo = c.rcv_base_lo + (shift & 0xFFFF)
-        c.rcv_base_hi = (c.rcv_base_hi + (shift >> 16) + (lo >> 16)) & 0xFFFF
-        c.rcv_base_lo = lo & 0xFFFF
+        c.rcv_base_hi, c.rcv_base_lo = seq_add(c.rcv_base_hi, c.rcv_base_lo, shift)
         c.rcv_nxt -= shift
         c.snd_wl1 -= shift
         if self.reorder is not None:

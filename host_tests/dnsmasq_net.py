@@ -5,6 +5,7 @@ import signal
 import subprocess
 import time
 
+from faults import Cable
 from levels import tool
 
 KERNEL_IP = "198.18.0.1"
@@ -23,29 +24,6 @@ def in_range(ip, rng):
     return ip_int(rng[0]) <= ip_int(ip) <= ip_int(rng[1])
 
 
-class LinkNic:
-    """The TAP with a cable that can be pulled: while down, frames in both
-    directions are lost and link_up() says False."""
-
-    def __init__(self, tap):
-        self.tap = tap
-        self.mac = tap.mac
-        self.up = True
-
-    def recv_into(self, mv):
-        n = self.tap.recv_into(mv)
-        return n if self.up else 0
-
-    def send(self, mv, n):
-        return self.tap.send(mv, n) if self.up else False
-
-    def link_up(self):
-        return self.up
-
-    def fileno(self):
-        return self.tap.fileno()
-
-
 class DnsmasqNet:
     """A namespace with dnsmasq on the kernel side of a TAP, and a uipy stack
     (not yet running: call run()) on the other side."""
@@ -60,7 +38,7 @@ class DnsmasqNet:
         self.ns = Namespace().create()
         try:
             self.tap = create_tap_in_ns(self.ns, KERNEL_IP + "/24")
-            self.nic = LinkNic(self.tap)
+            self.nic = Cable(self.tap)
             kw = {"ip": stack_ip, "gateway": KERNEL_IP} if stack_ip else {}
             self.stack = Stack(self.nic, tcp=False, udp_size=6, **kw)
         except BaseException:

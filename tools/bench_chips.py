@@ -21,7 +21,6 @@ Per chip (suffix _w5500 / _enc28j60):
                                   needs root, left out with a note otherwise
 """
 import os
-import re
 import statistics
 import sys
 import time
@@ -35,8 +34,6 @@ CHIPS = ("w5500", "enc28j60")
 MAC = b"\x02\x00\x00\x00\x55\x02"
 PEER = b"\x02\x00\x00\x00\x55\x01"
 FRAME_LEN = 1514
-STACK_IP = "198.18.0.2"
-KERNEL_IP = "198.18.0.1"
 
 
 def _frame(n, seq=0, dst=MAC, src=PEER):
@@ -138,28 +135,6 @@ def spi_figures(chip, frames=200):
     return fig
 
 
-def ping_rtts(chip, count=50, interval="0.01"):
-    """Per-packet RTTs (ms) of a kernel ping to a uipy Stack on the virtual board."""
-    import boards
-    from hostrun import StackThread
-    from netns import Namespace, create_tap_in_ns
-    from uipy.stack import Stack
-
-    with Namespace() as ns:
-        tap = create_tap_in_ns(ns, KERNEL_IP + "/24")
-        nic = boards.nic("virtual", chip=chip, tap=tap)
-        stack = Stack(nic, ip=STACK_IP, gateway=KERNEL_IP, tcp=False)
-        thread = StackThread(stack, nic).start()
-        try:
-            # one ping first so ARP is settled and not in the figure
-            ns.run(["ping", "-n", "-q", "-c", "1", "-W", "1", STACK_IP], check=False)
-            r = ns.run(["ping", "-n", "-c", count, "-i", interval, "-W", "1", STACK_IP],
-                       check=False, timeout=count * 0.05 + 15)
-        finally:
-            thread.stop()
-    return [float(x) for x in re.findall(r"time=([\d.]+) ms", r.stdout)]
-
-
 def chip_figures(ping=True):
     figures = {}
     for chip in CHIPS:
@@ -170,6 +145,7 @@ def chip_figures(ping=True):
         print("bench_chips: not root, ping_rtt_ms_w5500 / ping_rtt_ms_enc28j60 skipped "
               "(they need a network namespace and a TAP device)")
         return figures
+    from bench_host import ping_rtts
     for chip in CHIPS:
         rtts = ping_rtts(chip)
         if len(rtts) < 45:

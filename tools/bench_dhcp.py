@@ -33,28 +33,6 @@ for _d in ("lib", "drivers", "tools"):
 KERNEL_IP = "198.18.0.1"
 
 
-class _SwitchNic:
-    """A TAP whose link can be switched off (frames lost both ways)."""
-
-    def __init__(self, tap):
-        self.tap = tap
-        self.mac = tap.mac
-        self.up = False
-
-    def recv_into(self, mv):
-        n = self.tap.recv_into(mv)
-        return n if self.up else 0
-
-    def send(self, mv, n):
-        return self.tap.send(mv, n) if self.up else False
-
-    def link_up(self):
-        return self.up
-
-    def fileno(self):
-        return self.tap.fileno()
-
-
 def _wait(thread, cond, limit_s):
     deadline = time.monotonic() + limit_s
     while not thread.call(lambda s: cond()):
@@ -66,6 +44,7 @@ def _wait(thread, cond, limit_s):
 
 def lease_times(runs=15):
     """(link-up-to-lease ms list, link-flap-to-lease ms list)."""
+    from faults import Cable
     from hostrun import StackThread
     from netns import Namespace, create_tap_in_ns
     from uipy.dhcp import Dhcp
@@ -89,7 +68,7 @@ def lease_times(runs=15):
                     raise RuntimeError("bench_dhcp: dnsmasq did not start")
                 time.sleep(0.02)
             for i in range(runs + 1):               # the first run warms dnsmasq up
-                nic = _SwitchNic(tap)
+                nic = Cable(tap, up=False)
                 stack = Stack(nic, tcp=False)
                 dhcp = Dhcp(stack, init_delay_ms=0, link_poll_ms=50)
                 thread = StackThread(stack, tap).start()

@@ -20,16 +20,21 @@ STACK_IP = "198.18.0.2"
 KERNEL_IP = "198.18.0.1"
 
 
-def ping_rtts(count=50, interval="0.01"):
-    """Per-packet RTTs (ms) of a kernel ping to a uipy stack over TAP."""
+def ping_rtts(chip=None, count=50, interval="0.01"):
+    """Per-packet RTTs (ms) of a kernel ping to a uipy stack over TAP, or through
+    chip ("w5500", "enc28j60") on the virtual board."""
     from hostrun import StackThread
     from netns import Namespace, create_tap_in_ns
     from uipy.stack import Stack
 
     with Namespace() as ns:
         tap = create_tap_in_ns(ns, KERNEL_IP + "/24")
-        stack = Stack(tap, ip=STACK_IP, gateway=KERNEL_IP, tcp=False)
-        thread = StackThread(stack, tap).start()
+        nic = tap
+        if chip is not None:
+            import boards
+            nic = boards.nic("virtual", chip=chip, tap=tap)
+        stack = Stack(nic, ip=STACK_IP, gateway=KERNEL_IP, tcp=False)
+        thread = StackThread(stack, nic).start()
         try:
             # One ping first so ARP is settled and not in the figure.
             ns.run(["ping", "-n", "-q", "-c", "1", "-W", "1", STACK_IP], check=False)

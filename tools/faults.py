@@ -206,3 +206,26 @@ class FaultyLink:
         waits = [w for w in (d.next_due(now) for d in (self.tx, self.rx) if d is not None)
                  if w is not None]
         return min(waits) if waits else None
+
+
+class Cable:
+    """A link whose cable can be pulled: while up is False, frames in both
+    directions are lost and link_up() says so (DHCP and link-flap tests)."""
+
+    def __init__(self, inner, up=True):
+        self.inner = inner
+        self.mac = inner.mac
+        self.up = up
+
+    def recv_into(self, mv):
+        n = self.inner.recv_into(mv)
+        return n if self.up else 0
+
+    def send(self, mv, n):
+        return self.inner.send(mv, n) if self.up else False
+
+    def link_up(self):
+        return self.up
+
+    def fileno(self):
+        return self.inner.fileno()

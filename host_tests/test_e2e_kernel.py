@@ -10,58 +10,30 @@ import time
 
 import pytest
 
+from kernel_net import KERNEL_IP, STACK_IP, KernelNet
 from levels import need_root, tool
 
-STACK_IP = "198.18.0.2"
-KERNEL_IP = "198.18.0.1"
 ECHO_PORT = 7
 CLOSED_PORT = 9
 
 
-class Session:
-    """A namespace, a TAP with the kernel at KERNEL_IP, a capturing stack in a thread."""
+class Session(KernelNet):
+    """The kernel on a TAP (or veth), a capturing stack with a UDP echo service."""
 
     def __init__(self, pcap_path, link="tap"):
-        from hostrun import StackThread
-        from netns import Namespace, create_tap_in_ns, create_veth_in_ns
-        from pcap import CaptureLink, PcapWriter
+        super().__init__(link=link, pcap_path=pcap_path)
+        self.start(self._build)
+
+    def _build(self, nic):
         from uipy.stack import Stack
+        # tcp=False: these tests cover ARP, IPv4, ICMP and UDP only.
+        stack = Stack(nic, ip=STACK_IP, netmask="255.255.255.0", gateway=KERNEL_IP, tcp=False)
 
-        self.ns = Namespace().create()
-        self.writer = self.thread = None
-        try:
-            make = create_tap_in_ns if link == "tap" else create_veth_in_ns
-            self.link = make(self.ns, KERNEL_IP + "/24")
-            self.writer = PcapWriter(pcap_path)
-            self.pcap_path = pcap_path
-            nic = CaptureLink(self.link, self.writer)
-            # tcp=False: these tests cover ARP, IPv4, ICMP and UDP only.
-            stack = Stack(nic, ip=STACK_IP, netmask="255.255.255.0", gateway=KERNEL_IP, tcp=False)
+        def echo(data, ip, port):
+            stack.udp.send_payload(len(data), ip, port, ECHO_PORT)
 
-            def echo(data, ip, port):
-                stack.udp.send_payload(len(data), ip, port, ECHO_PORT)
-
-            stack.udp_bind(ECHO_PORT, echo)
-            self.stack = stack
-            self.thread = StackThread(stack, nic).start()
-        except BaseException:
-            self.close()
-            raise
-
-    def stats(self):
-        return self.thread.call(lambda s: dict(s.stats))
-
-    def flush_capture(self):
-        self.thread.call(lambda s: self.writer.flush())
-
-    def close(self):
-        try:
-            if self.thread is not None:
-                self.thread.stop()
-        finally:
-            if self.writer is not None:
-                self.writer.close()
-            self.ns.delete()
+        stack.udp_bind(ECHO_PORT, echo)
+        return stack
 
 
 @pytest.fixture(scope="module")

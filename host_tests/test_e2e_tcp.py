@@ -19,10 +19,9 @@ import time
 
 import pytest
 
+from kernel_net import KERNEL_IP, STACK_IP, KernelNet
 from levels import need_root, tool
 
-STACK_IP = "198.18.0.2"
-KERNEL_IP = "198.18.0.1"
 HTTP_PORT = 80
 SOURCE_1M, SOURCE_10M = 5001, 5010
 SINK_PORT = 5100
@@ -39,64 +38,35 @@ STUCK = {"SYN-SENT", "SYN-RECV", "ESTAB", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAI
          "LAST-ACK", "CLOSING"}
 
 
-class Session:
-    """A namespace, a TAP with the kernel at KERNEL_IP, a capturing stack in a
-    thread with the test services listening.  wrap(nic) may put a fault
-    injector around the captured TAP."""
+class Session(KernelNet):
+    """The kernel on a captured TAP, a stack in a thread with the test services
+    listening.  wrap(nic) may put a fault injector around the captured TAP."""
 
     def __init__(self, pcap_path, wrap=None, tcp=None):
+        super().__init__(pcap_path=pcap_path, wrap=wrap)
+        self.tcp_config = tcp or TCP_CONFIG
+        self.start(self._build, idle_s=0.002)
+
+    def _build(self, nic):
         import bench_tcp
-        from hostrun import StackThread
-        from netns import Namespace, create_tap_in_ns
-        from pcap import CaptureLink, PcapWriter
         from uipy.httpd_min import MinimalHttp
         from uipy.stack import Stack
 
-        self.ns = Namespace().create()
-        self.writer = self.thread = None
-        try:
-            self.tap = create_tap_in_ns(self.ns, KERNEL_IP + "/24")
-            self.writer = PcapWriter(pcap_path)
-            self.pcap_path = pcap_path
-            nic = CaptureLink(self.tap, self.writer)
-            self.nic = wrap(nic) if wrap else nic
-            stack = Stack(self.nic, ip=STACK_IP, gateway=KERNEL_IP, tcp=tcp or TCP_CONFIG)
-            self.payloads = {SOURCE_1M: bench_tcp.payload(MB, 11),
-                             SOURCE_10M: bench_tcp.payload(10 * MB, 12)}
-            self.source = bench_tcp.Source(self.payloads)
-            self.sink = bench_tcp.Sink()
-            self.echo = bench_tcp.Echo()
-            self.http = MinimalHttp(stack, port=HTTP_PORT, page=PAGE)
-            stack.listen(SOURCE_1M, self.source, backlog=2)
-            stack.listen(SOURCE_10M, self.source, backlog=2)
-            stack.listen(SINK_PORT, self.sink, backlog=2)
-            stack.listen(ECHO_PORT, self.echo, backlog=ECHO_BACKLOG)
-            self.stack = stack
-            self.thread = StackThread(stack, self.nic, idle_s=0.002).start()
-        except BaseException:
-            self.close()
-            raise
-
-    def call(self, fn, timeout=5.0):
-        return self.thread.call(fn, timeout)
-
-    def stats(self):
-        return self.call(lambda s: dict(s.stats))
+        stack = Stack(nic, ip=STACK_IP, gateway=KERNEL_IP, tcp=self.tcp_config)
+        self.payloads = {SOURCE_1M: bench_tcp.payload(MB, 11),
+                         SOURCE_10M: bench_tcp.payload(10 * MB, 12)}
+        self.source = bench_tcp.Source(self.payloads)
+        self.sink = bench_tcp.Sink()
+        self.echo = bench_tcp.Echo()
+        self.http = MinimalHttp(stack, port=HTTP_PORT, page=PAGE)
+        stack.listen(SOURCE_1M, self.source, backlog=2)
+        stack.listen(SOURCE_10M, self.source, backlog=2)
+        stack.listen(SINK_PORT, self.sink, backlog=2)
+        stack.listen(ECHO_PORT, self.echo, backlog=ECHO_BACKLOG)
+        return stack
 
     def conn_states(self):
         return self.call(lambda s: [c.state_name for c in s.tcp.conns])
-
-    def flush_capture(self):
-        self.call(lambda s: self.writer.flush())
-
-    def close(self):
-        try:
-            if self.thread is not None:
-                self.thread.stop()
-        finally:
-            if self.writer is not None:
-                self.writer.close()
-            self.ns.delete()
 
 
 def _session(tmp_path_factory, name, wrap=None, tcp=None):

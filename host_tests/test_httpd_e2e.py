@@ -15,10 +15,9 @@ import time
 
 import pytest
 
+from kernel_net import KERNEL_IP, STACK_IP, KernelNet
 from levels import ROOT, need_root, tool
 
-STACK_IP = "198.18.0.2"
-KERNEL_IP = "198.18.0.1"
 URL = "http://%s/" % STACK_IP
 NAME = "uipy-e2e"
 MAX_CONNS = 4
@@ -29,41 +28,24 @@ PAGE = os.path.join(ROOT, "firmware", "www", "index.html")
 BUILD = os.path.join(ROOT, "build")
 
 
-class Session:
+class Session(KernelNet):
+    """The kernel on a TAP, a stack in a thread serving root with HttpServer."""
+
     def __init__(self, root):
-        from hostrun import StackThread
-        from netns import Namespace, create_tap_in_ns
+        self.root = root
+        super().__init__()
+        self.start(self._build, idle_s=0.002)
+
+    def _build(self, nic):
         from uipy.httpd import HttpServer
         from uipy.stack import Stack
-
-        self.ns = Namespace().create()
-        self.thread = None
-        try:
-            self.tap = create_tap_in_ns(self.ns, KERNEL_IP + "/24")
-            stack = Stack(self.tap, ip=STACK_IP, gateway=KERNEL_IP, tcp=TCP_CONFIG)
-            self.http = HttpServer(stack, root=root, max_conns=MAX_CONNS, name=NAME,
-                                   request_timeout_ms=TIMEOUT_MS, status=lambda: {"board": "tap"})
-            self.stack = stack
-            self.thread = StackThread(stack, self.tap, idle_s=0.002).start()
-        except BaseException:
-            self.close()
-            raise
-
-    def call(self, fn):
-        return self.thread.call(fn)
-
-    def stats(self):
-        return self.call(lambda s: dict(s.stats))
+        stack = Stack(nic, ip=STACK_IP, gateway=KERNEL_IP, tcp=TCP_CONFIG)
+        self.http = HttpServer(stack, root=self.root, max_conns=MAX_CONNS, name=NAME,
+                               request_timeout_ms=TIMEOUT_MS, status=lambda: {"board": "tap"})
+        return stack
 
     def active(self):
         return self.call(lambda s: self.http.active)
-
-    def close(self):
-        try:
-            if self.thread is not None:
-                self.thread.stop()
-        finally:
-            self.ns.delete()
 
 
 @pytest.fixture(scope="module")

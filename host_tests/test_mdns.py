@@ -10,6 +10,7 @@ import pytest
 from scapy.all import ARP, DNS, DNSQR, DNSRR, Ether, IP, UDP, raw
 
 from uipy.mdns import COUNTERS, Mdns
+from kernel_net import KERNEL_IP, STACK_IP, KernelNet
 from nethelpers import FakeNic, PEER_MAC, US_MAC, make_stack, run
 
 PEER = "198.18.0.1"
@@ -390,8 +391,6 @@ def test_counters_complete():
 
 # --- end to end: real mDNS clients in a namespace ---
 
-STACK_IP = "198.18.0.2"
-KERNEL_IP = "198.18.0.1"
 HOST = "uipyboard"
 
 ZEROCONF_SCRIPT = r"""
@@ -410,40 +409,20 @@ finally:
 """
 
 
-class MdnsBoard:
-    """Namespace + TAP (captured), the stack on it directly or through an
+class MdnsBoard(KernelNet):
+    """The kernel on a captured TAP, the stack on it directly or through an
     emulated chip, an Mdns for HOST, all in a StackThread."""
 
     def __init__(self, kind, pcap_path):
-        import boards
-        from hostrun import StackThread
-        from netns import Namespace, create_tap_in_ns
-        from pcap import CaptureLink, PcapWriter
-        from uipy.stack import Stack
-
         self.kind = kind
-        self.ns = Namespace().create()
-        self.thread = self.writer = None
-        try:
-            tap = create_tap_in_ns(self.ns, KERNEL_IP + "/24")
-            self.writer = PcapWriter(pcap_path)
-            self.pcap_path = pcap_path
-            link = CaptureLink(tap, self.writer)        # the wire, as the kernel sees it
-            self.nic = link if kind == "tap" else boards.nic("virtual", chip=kind, tap=link)
-            stack = Stack(self.nic, ip=STACK_IP, gateway=KERNEL_IP, tcp=False)
-            self.mdns = Mdns(stack, HOST)               # join_multicast -> nic.allow_multicast
-            if kind != "tap" and not hasattr(self.nic, "allow_multicast"):
-                # boards/virtual.py's VirtualNic does not pass allow_multicast on
-                # to its driver (yet): open the chip's filter the way the stack would.
-                self.nic.driver.allow_multicast(True)
-            self.stack = stack
-            self.thread = StackThread(stack, self.nic).start()
-        except BaseException:
-            self.close()
-            raise
+        super().__init__(chip=None if kind == "tap" else kind, pcap_path=pcap_path)
+        self.start(self._build)
 
-    def call(self, fn):
-        return self.thread.call(fn)
+    def _build(self, nic):
+        from uipy.stack import Stack
+        stack = Stack(nic, ip=STACK_IP, gateway=KERNEL_IP, tcp=False)
+        self.mdns = Mdns(stack, HOST)                   # join_multicast -> nic.allow_multicast
+        return stack
 
     def mstats(self):
         return self.call(lambda s: dict(self.mdns.stats))
@@ -453,16 +432,6 @@ class MdnsBoard:
                         check=False, timeout=timeout_ms / 1000 + 20)
         assert r.returncode == 0, r.stderr[-3000:]
         return json.loads(r.stdout)
-
-    def close(self):
-        try:
-            if self.thread is not None:
-                self.thread.stop()
-        finally:
-            if self.writer is not None:
-                self.writer.close()
-            self.ns.delete()
-
 
 @pytest.fixture(scope="module", params=["tap", "w5500", "enc28j60"])
 def mboard(request, tmp_path_factory):

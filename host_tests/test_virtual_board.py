@@ -14,57 +14,37 @@ import time
 
 import pytest
 
+from kernel_net import KERNEL_IP, STACK_IP, KernelNet
 from levels import ROOT, need_root, tool
 
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)          # `import boards` (the package)
 
-STACK_IP = "198.18.0.2"
-KERNEL_IP = "198.18.0.1"
 ECHO_PORT = 7
 BIG_PORT = 8080
 BIG = os.urandom(1 << 20)
 
 
-class Board:
-    """Namespace + TAP, the virtual board with chip on it, a Stack in a thread."""
+class Board(KernelNet):
+    """The kernel on a TAP, the virtual board with chip on it, a Stack in a thread."""
 
     def __init__(self, chip):
-        import boards
-        from hostrun import StackThread
-        from netns import Namespace, create_tap_in_ns
+        self.chip = chip
+        super().__init__(chip=chip)
+        self.start(self._build)
+
+    def _build(self, nic):
         from uipy.httpd_min import MinimalHttp
         from uipy.stack import Stack
+        stack = Stack(nic, ip=STACK_IP, gateway=KERNEL_IP, tcp={"window": 8 * 1460})
 
-        self.chip = chip
-        self.ns = Namespace().create()
-        self.thread = None
-        try:
-            self.tap = create_tap_in_ns(self.ns, KERNEL_IP + "/24")
-            self.nic = boards.nic("virtual", chip=chip, tap=self.tap)
-            stack = Stack(self.nic, ip=STACK_IP, gateway=KERNEL_IP, tcp={"window": 8 * 1460})
+        def echo(data, ip, port):
+            stack.udp.send_payload(len(data), ip, port, ECHO_PORT)
 
-            def echo(data, ip, port):
-                stack.udp.send_payload(len(data), ip, port, ECHO_PORT)
-
-            stack.udp_bind(ECHO_PORT, echo)
-            self.http = MinimalHttp(stack, 80)
-            self.big = MinimalHttp(stack, BIG_PORT, page=BIG)
-            self.stack = stack
-            self.thread = StackThread(stack, self.nic).start()
-        except BaseException:
-            self.close()
-            raise
-
-    def call(self, fn):
-        return self.thread.call(fn)
-
-    def close(self):
-        try:
-            if self.thread is not None:
-                self.thread.stop()
-        finally:
-            self.ns.delete()
+        stack.udp_bind(ECHO_PORT, echo)
+        self.http = MinimalHttp(stack, 80)
+        self.big = MinimalHttp(stack, BIG_PORT, page=BIG)
+        return stack
 
 
 @pytest.fixture(scope="module", params=["w5500", "enc28j60"])

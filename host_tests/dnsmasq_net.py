@@ -2,9 +2,9 @@
 and a uipy stack on the other side: shared by test_dhcp.py and test_dns.py."""
 import os
 import signal
-import subprocess
 import time
 
+import dnsmasq
 from faults import Cable
 from levels import tool
 
@@ -45,32 +45,19 @@ class DnsmasqNet:
             self.ns.delete()
             raise
         self.leasefile = os.path.join(self.dir, "leases")
-        self.logfile = os.path.join(self.dir, "dnsmasq.log")
-        self.pidfile = os.path.join(self.dir, "dnsmasq.pid")
 
     def start_dnsmasq(self, *extra, rng=RANGE, t1=None, t2=None, fresh=False):
         """Start dnsmasq (DHCP on rng, DNS on port 53); wait until it serves."""
         assert self.proc is None
         if fresh and os.path.exists(self.leasefile):
             os.unlink(self.leasefile)
-        args = [tool("dnsmasq"), "--keep-in-foreground", "--conf-file=/dev/null",
-                "--no-resolv", "--no-hosts", "--no-ping", "--bind-interfaces",
-                "--interface=" + self.tap.kernel_if, "--port=53",
-                "--dhcp-range=%s,%s,255.255.255.0,2m" % rng,
-                "--dhcp-leasefile=" + self.leasefile, "--pid-file=" + self.pidfile,
-                "--log-dhcp", "--log-queries", "--log-facility=" + self.logfile]
+        extra = ["--no-ping", "--log-dhcp", "--log-queries"] + list(extra)
         if t1:
-            args.append("--dhcp-option=option:T1,%d" % t1)
+            extra.append("--dhcp-option=option:T1,%d" % t1)
         if t2:
-            args.append("--dhcp-option=option:T2,%d" % t2)
-        args += list(extra)
-        mark = len(self.log())
-        self.proc = self.ns.popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 5
-        while "started, version" not in self.log()[mark:]:
-            assert self.proc.poll() is None, "dnsmasq exited: %s" % self.proc.stderr.read()
-            assert time.monotonic() < deadline, "dnsmasq did not start"
-            time.sleep(0.02)
+            extra.append("--dhcp-option=option:T2,%d" % t2)
+        self.proc = dnsmasq.start(self.ns, dnsmasq.command(tool("dnsmasq"), self.tap.kernel_if, self.dir,
+                                                           rng, extra=extra), self.dir)
 
     def stop_dnsmasq(self):
         p, self.proc = self.proc, None
@@ -81,11 +68,7 @@ class DnsmasqNet:
             p.stderr.close()
 
     def log(self):
-        try:
-            with open(self.logfile) as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return dnsmasq.read_log(self.dir)
 
     def leases(self):
         """{ip: (expiry, mac, hostname)} from dnsmasq's lease file."""

@@ -20,7 +20,6 @@ import random
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ def _wait(thread, cond, limit_s):
 
 def lease_times(runs=15):
     """(link-up-to-lease ms list, link-flap-to-lease ms list)."""
+    import dnsmasq
     from faults import Cable
     from hostrun import StackThread
     from netns import Namespace, create_tap_in_ns
@@ -53,20 +53,10 @@ def lease_times(runs=15):
     fresh, reboot = [], []
     with tempfile.TemporaryDirectory() as tmp, Namespace() as ns:
         tap = create_tap_in_ns(ns, KERNEL_IP + "/24")
-        log = os.path.join(tmp, "log")
-        proc = ns.popen(["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
-                         "--no-hosts", "--no-ping", "--bind-interfaces", "--port=0",
-                         "--interface=" + tap.kernel_if,
-                         "--dhcp-range=198.18.0.100,198.18.0.150,255.255.255.0,2m",
-                         "--dhcp-leasefile=" + os.path.join(tmp, "leases"),
-                         "--pid-file=" + os.path.join(tmp, "pid"), "--log-facility=" + log],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = dnsmasq.start(ns, dnsmasq.command("dnsmasq", tap.kernel_if, tmp,
+                                                 ("198.18.0.100", "198.18.0.150"), dns_port=0,
+                                                 extra=["--no-ping"]), tmp)
         try:
-            deadline = time.monotonic() + 5
-            while not (os.path.exists(log) and "started" in open(log).read()):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("bench_dhcp: dnsmasq did not start")
-                time.sleep(0.02)
             for i in range(runs + 1):               # the first run warms dnsmasq up
                 nic = Cable(tap, up=False)
                 stack = Stack(nic, tcp=False)

@@ -16,7 +16,6 @@ Needs root (namespaces, TAP devices).  Exit status 0 only if every check passed.
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,23 +43,12 @@ def load_firmware():
 
 def start_dnsmasq(ns, tap, workdir):
     import shutil
+    import dnsmasq
     exe = shutil.which("dnsmasq")
     if not exe:
         raise SystemExit("demo: dnsmasq is missing (Debian package dnsmasq-base; make demo installs it)")
-    log = os.path.join(workdir, "dnsmasq.log")
-    args = [exe, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-            "--bind-interfaces", "--interface=" + tap.kernel_if, "--port=53",
-            "--dhcp-range=%s,%s,255.255.255.0,2m" % DHCP_RANGE,
-            "--dhcp-option=option:router," + KERNEL_IP,
-            "--dhcp-leasefile=" + os.path.join(workdir, "leases"),
-            "--pid-file=" + os.path.join(workdir, "dnsmasq.pid"), "--log-facility=" + log]
-    proc = ns.popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        if os.path.exists(log) and "started" in open(log).read():
-            return proc
-        time.sleep(0.05)
-    raise RuntimeError("dnsmasq did not start")
+    return dnsmasq.start(ns, dnsmasq.command(exe, tap.kernel_if, workdir, DHCP_RANGE,
+                                             extra=["--dhcp-option=option:router," + KERNEL_IP]), workdir)
 
 
 def main():

@@ -7,7 +7,7 @@ above retries (TCP retransmits, the UDP application sends again).
 IPv4 addresses are held as two 16-bit halves: a 32-bit int would be a heap
 object on 32-bit MicroPython.
 """
-from uipy.compat import const, ticks_diff
+from uipy.compat import const, copy_into, ticks_diff
 from uipy.frame import BROADCAST_MAC, copy_within, get16, put16
 
 _FREE = const(0)
@@ -74,9 +74,7 @@ class Arp:
         self.hi[i] = hi
         self.lo[i] = lo
         self.stamp[i] = now
-        base = 6 * i
-        for k in range(6):
-            self.mac[base + k] = buf[_SHA + k]
+        copy_into(self.mac, 6 * i, buf, _SHA, 6)
         self.stack.stats["arp_learned"] += 1
 
     def lookup_into(self, hi, lo, buf, off):
@@ -85,9 +83,7 @@ class Arp:
         if i < 0 or self.state[i] != _RESOLVED:
             return False
         self.used[i] = self.stack.now
-        base = 6 * i
-        for k in range(6):
-            buf[off + k] = self.mac[base + k]
+        copy_into(buf, off, self.mac, 6 * i, 6)
         return True
 
     def verify(self, hi, lo):

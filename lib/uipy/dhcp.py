@@ -15,8 +15,8 @@ or an infinite one never meets the wrap of ticks_ms; retransmissions use ticks.
 Messages are built straight into the stack's frame buffer.  Packets that are
 not ours or are malformed are dropped and counted in dhcp.stats, never raised.
 """
-from uipy.compat import const, random_bytes, random_u16, ticks_add, ticks_diff
-from uipy.frame import UDP_DATA
+from uipy.compat import const, copy_into, random_bytes, random_u16, ticks_add, ticks_diff
+from uipy.frame import UDP_DATA, equal_at
 from uipy.ipv4 import ip_bytes, ip_str
 
 CLIENT_PORT = const(68)
@@ -536,16 +536,15 @@ class Dhcp:
                 stats["drop_unexpected"] += 1
                 return
             stats["offer_rx"] += 1
-            for k in range(4):
-                self._offer[k] = data[16 + k]
-                self._offer_server[k] = data[server + k]
+            copy_into(self._offer, 0, data, 16, 4)
+            copy_into(self._offer_server, 0, data, server, 4)
             self.state = "REQUESTING"
             self._tries = 0
             self._send()               # the first offer is taken
             return
         if kind == NAK:
             if st not in ("REQUESTING", "REBOOTING", "RENEWING", "REBINDING") or (
-                    st == "REQUESTING" and not self._same(data, server, self._offer_server)):
+                    st == "REQUESTING" and not (server and equal_at(data, server, self._offer_server))):
                 stats["drop_unexpected"] += 1
                 return
             stats["nak_rx"] += 1
@@ -555,7 +554,7 @@ class Dhcp:
             stats["drop_unexpected"] += 1
             return
         if st not in ("REQUESTING", "REBOOTING", "RENEWING", "REBINDING") or (
-                st == "REQUESTING" and not self._same(data, server, self._offer_server)):
+                st == "REQUESTING" and not (server and equal_at(data, server, self._offer_server))):
             stats["drop_unexpected"] += 1
             return
         if lease is None or lease == 0 or not (data[16] | data[17] | data[18] | data[19]):
@@ -580,15 +579,6 @@ class Dhcp:
             except UnicodeError:
                 dom = None
         self._bind(st, ip, netmask, gateway, srv, servers, dom, lease, t1, t2)
-
-    @staticmethod
-    def _same(data, off, ref):
-        if not off:
-            return False
-        for k in range(4):
-            if data[off + k] != ref[k]:
-                return False
-        return True
 
     def _bind(self, st, ip, netmask, gateway, server, servers, domain, lease, t1, t2):
         """A DHCPACK: configure the stack (if anything changed) and set the timers."""

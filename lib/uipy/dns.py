@@ -14,7 +14,7 @@ are followed with a bound on jumps and name length, so a crafted packet cannot
 loop.  Anything malformed is dropped and counted in resolver.stats.
 """
 from uipy.compat import const, random_u16, ticks_add, ticks_diff
-from uipy.frame import TRANSPORT, UDP_DATA
+from uipy.frame import TRANSPORT, UDP_DATA, equal_at, get16
 from uipy.ipv4 import ip_bytes
 
 DNS_PORT = const(53)
@@ -103,10 +103,6 @@ def names_equal(msg, a, b, n):
             return False
         a += ln + 1
         b += ln + 1
-
-
-def _u16(msg, off):
-    return (msg[off] << 8) | msg[off + 1]
 
 
 class _Query:
@@ -341,7 +337,7 @@ class Resolver:
     def _input(self, msg, src_ip, src_port):
         """Handler of every query port; the port the datagram came to picks the query."""
         stats = self.stats
-        port = _u16(self.stack.buf, TRANSPORT + 2)
+        port = get16(self.stack.buf, TRANSPORT + 2)
         q = None
         for p in self.pending:
             if p.port == port:
@@ -354,9 +350,8 @@ class Resolver:
             stats["drop_short"] += 1
             return
         srv = q.server
-        if src_port != DNS_PORT or srv is None or src_ip[0] != srv[0] or src_ip[1] != srv[1] or \
-                src_ip[2] != srv[2] or src_ip[3] != srv[3] or _u16(msg, 0) != q.id or \
-                msg[2] & 0xF8 != 0x80 or _u16(msg, 4) != 1:
+        if src_port != DNS_PORT or srv is None or not equal_at(src_ip, 0, srv) or get16(msg, 0) != q.id or \
+                msg[2] & 0xF8 != 0x80 or get16(msg, 4) != 1:
             stats["drop_mismatch"] += 1      # not a standard-query response to us
             return
         qn = q.qname
@@ -368,7 +363,7 @@ class Resolver:
             if _lower(msg[12 + k]) != qn[k]:
                 stats["drop_mismatch"] += 1
                 return
-        if _u16(msg, end) != _TYPE_A or _u16(msg, end + 2) != _CLASS_IN:
+        if get16(msg, end) != _TYPE_A or get16(msg, end + 2) != _CLASS_IN:
             stats["drop_mismatch"] += 1
             return
         rcode = msg[3] & 0x0F
@@ -380,7 +375,7 @@ class Resolver:
             stats["server_errors"] += 1
             q.deadline = self.stack.now       # next server at the next tick
             return
-        found = self._answer(msg, end + 4, _u16(msg, 6), n)
+        found = self._answer(msg, end + 4, get16(msg, 6), n)
         if found < 0:
             stats["drop_malformed"] += 1
             return
@@ -404,10 +399,10 @@ class Resolver:
         off = start
         for _ in range(count):
             rr = name_end(msg, off, n)
-            if rr < 0 or rr + 10 > n or rr + 10 + _u16(msg, rr + 8) > n or \
+            if rr < 0 or rr + 10 > n or rr + 10 + get16(msg, rr + 8) > n or \
                     not names_equal(msg, off, off, n):
                 return -1
-            off = rr + 10 + _u16(msg, rr + 8)
+            off = rr + 10 + get16(msg, rr + 8)
         target = 12
         ttl = self.max_ttl_s
         for _ in range(_MAX_CHAIN):
@@ -415,9 +410,9 @@ class Resolver:
             off = start
             for _ in range(count):
                 rr = name_end(msg, off, n)
-                rtype = _u16(msg, rr)
-                rdlen = _u16(msg, rr + 8)
-                if _u16(msg, rr + 2) == _CLASS_IN and (rtype == _TYPE_A or rtype == _TYPE_CNAME) \
+                rtype = get16(msg, rr)
+                rdlen = get16(msg, rr + 8)
+                if get16(msg, rr + 2) == _CLASS_IN and (rtype == _TYPE_A or rtype == _TYPE_CNAME) \
                         and names_equal(msg, off, target, n):
                     t = self._rr_ttl(msg, rr + 4)
                     if t < ttl:

@@ -1,6 +1,6 @@
 """ICMP (RFC 792): echo replies built in place, our own echo requests, and
 destination-unreachable for UDP to a closed port (rate-limited, RFC 1812 4.3.2.8)."""
-from uipy.compat import const, sum16, ticks_diff
+from uipy.compat import const, copy_into, sum16, ticks_diff
 from uipy.frame import IP, IP_DST, TRANSPORT, ICMP_DATA, copy_within, get16, put16
 from uipy.ipv4 import PROTO_ICMP
 
@@ -68,10 +68,8 @@ class Icmp:
         if get16(buf, TRANSPORT + 4) != self.ident or length < 12 or self.on_echo_reply is None:
             return
         sent = ((buf[ICMP_DATA] & 0x3F) << 24) | (buf[ICMP_DATA + 1] << 16) | get16(buf, ICMP_DATA + 2)
-        copy_to = self._src
-        for k in range(4):
-            copy_to[k] = buf[IP + 12 + k]
-        self.on_echo_reply(copy_to, get16(buf, TRANSPORT + 6), ticks_diff(self.stack.now, sent))
+        copy_into(self._src, 0, buf, IP + 12, 4)
+        self.on_echo_reply(self._src, get16(buf, TRANSPORT + 6), ticks_diff(self.stack.now, sent))
 
     def ping(self, ip, seq, size=32):
         """Send an echo request to ip (4 bytes) carrying size data bytes (the first

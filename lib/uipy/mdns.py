@@ -18,8 +18,8 @@ host claiming the name with another address is only counted ("conflicts").
 Responses (other than that check) and queries for other names are ignored;
 malformed packets are counted and dropped. Nothing is allocated per packet.
 """
-from uipy.compat import const, ticks_add, ticks_diff
-from uipy.frame import IP_DST, get16
+from uipy.compat import const, copy_into, ticks_add, ticks_diff
+from uipy.frame import IP_DST, equal_at, get16
 
 MDNS_GROUP = "224.0.0.251"
 MDNS_PORT = const(5353)
@@ -151,9 +151,8 @@ class Mdns:
         ip = s.ip
         r = self._resp
         g = self._legacy
-        for i in range(4):
-            r[len(r) - 4 + i] = ip[i]
-            g[len(g) - 4 + i] = ip[i]
+        copy_into(r, len(r) - 4, ip, 0, 4)
+        copy_into(g, len(g) - 4, ip, 0, 4)
         self._announce = 2
         self._announce_at = s.now
 
@@ -188,8 +187,7 @@ class Mdns:
         if not self.stack.udp_sendto(data, ip, port, MDNS_PORT, 255):
             # An ARP miss (the querier spoke only multicast so far): retry on ticks.
             self._u_kind = data
-            for i in range(4):
-                self._u_ip[i] = ip[i]
+            copy_into(self._u_ip, 0, ip, 0, 4)
             self._u_port = port
             self._u_until = ticks_add(self.stack.now, _RETRY_MS)
 
@@ -252,9 +250,7 @@ class Mdns:
 
     def _ours(self, data, off):
         """The A record's rdata at off is our address."""
-        ip = self.stack.ip
-        return (data[off] == ip[0] and data[off + 1] == ip[1] and
-                data[off + 2] == ip[2] and data[off + 3] == ip[3])
+        return equal_at(data, off, self.stack.ip)
 
     def _input(self, data, src, sport):
         stats = self.stats

@@ -3,7 +3,7 @@
 A received checksum of 0 means the sender did not compute one; a computed
 checksum of 0 is sent as 0xFFFF.
 """
-from uipy.compat import sum16
+from uipy.compat import copy_into, sum16
 from uipy.frame import IP_SRC, IP_DST, TRANSPORT, UDP_DATA, get16, put16
 from uipy.ipv4 import PROTO_UDP
 
@@ -62,10 +62,8 @@ class Udp:
         for i in range(len(ports)):
             handler = self.handlers[i]
             if ports[i] == port and handler is not None:
-                src = self._src
-                for k in range(4):
-                    src[k] = buf[IP_SRC + k]
-                handler(s.view(UDP_DATA, ulen - 8), src, get16(buf, TRANSPORT))
+                copy_into(self._src, 0, buf, IP_SRC, 4)
+                handler(s.view(UDP_DATA, ulen - 8), self._src, get16(buf, TRANSPORT))
                 return
         stats["udp_no_port"] += 1
         if not broadcast:

@@ -48,19 +48,19 @@ demo: setup
 	$(PY) tools/demo.py
 
 bench: setup
-	$(PY) tools/bench.py
+	$(PY) tools/bench/bench.py
 
 # make mpy [BOARD=name]: .mpy files per board under build/mpy/<board>/
 mpy: setup
-	$(PY) tools/mpy_build.py $(BOARD)
+	$(PY) tools/device/mpy_build.py $(BOARD)
 
 # make deploy BOARD=w5500_evb_pico PORT=/dev/ttyACM0 [DRY_RUN=1]
 deploy: setup
-	$(PY) tools/deploy.py --board $(BOARD) --port $(or $(PORT),auto) $(if $(DRY_RUN),--dry-run)
+	$(PY) tools/device/deploy.py --board $(BOARD) --port $(or $(PORT),auto) $(if $(DRY_RUN),--dry-run)
 
 # make flash BOARD=esp32_w5500 FIRMWARE=ESP32_GENERIC-....bin [PORT=/dev/ttyUSB0] [DRY_RUN=1]
 flash: setup
-	$(PY) tools/flash.py --board $(BOARD) --firmware $(FIRMWARE) $(if $(PORT),--port $(PORT)) $(if $(DRY_RUN),--dry-run)
+	$(PY) tools/device/flash.py --board $(BOARD) --firmware $(FIRMWARE) $(if $(PORT),--port $(PORT)) $(if $(DRY_RUN),--dry-run)
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

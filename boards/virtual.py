@@ -1,12 +1,12 @@
 """The virtual board (host only, CPython): the real W5500 or ENC28J60 driver
-talking over a fake SPI bus to the register-level chip emulator in tools/,
+talking over a fake SPI bus to the register-level chip emulator in tools/emu/,
 whose wire is a frame link: a TAP device (drivers/tap.py), an AF_PACKET link,
 an in-memory pipe end: anything with recv_into(mv) and send(mv, n).
 
-    tap = create_tap_in_ns(ns, "198.18.0.1/24")          # tools/netns.py
+    tap = create_tap_in_ns(ns, "198.18.0.1/24")          # tools/net/netns.py
     nic = boards.nic("virtual", chip="enc28j60", tap=tap)
     stack = Stack(nic, ip="198.18.0.2", gateway="198.18.0.1")
-    StackThread(stack, nic).start()                       # tools/hostrun.py
+    StackThread(stack, nic).start()                       # tools/net/hostrun.py
 
 The drivers stay untouched; VirtualNic wraps one and pumps the emulator:
 recv_into() lets the driver read what the chip holds and, only when the chip
@@ -17,13 +17,13 @@ link is (the kernel's TAP queue is the buffer). send() goes to the driver;
 the emulator puts the frame on the link when the driver starts the send.
 fileno() is the link's, so a select() loop wakes when a frame arrives.
 
-Not a device module: it imports the emulators from tools/.
+Not a device module: it imports the emulators from tools/emu/.
 """
 import os
 import sys
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _d in ("lib", "drivers", "tools"):
+for _d in ("lib", "drivers", os.path.join("tools", "emu")):
     _p = os.path.join(_ROOT, _d)
     if _p not in sys.path:
         sys.path.append(_p)

@@ -1,7 +1,7 @@
 # Microchip ENC28J60 driver (10BASE-T MAC+PHY on SPI) for uipy.
 #
 # Runs on MicroPython 1.22+ and on CPython (host tests against
-# tools/enc28j60_emu.py). Register facts and errata: shared/HARDWARE.md section 2.
+# tools/emu/enc28j60_emu.py). Register facts and errata: shared/HARDWARE.md section 2.
 #
 # Interface (DESIGN.md): .mac, recv_into(mv), send(mv, n), link_up(),
 # irq_pending(); plus link_changed(), allow_multicast(on), phy_read/phy_write.

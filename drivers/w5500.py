@@ -4,7 +4,7 @@ Register facts come from shared/HARDWARE.md section 1 ([V2] facts only).
 Socket 0 gets all 16 KB of RX and TX buffer. Frame data moves in one SPI
 transaction per frame, straight between the chip and the caller's buffer.
 
-SPI cost per frame (measured against tools/w5500_emu.py, see host_tests):
+SPI cost per frame (measured against tools/emu/w5500_emu.py, see host_tests):
 receive 6 transactions for a lone frame (RSR+RX_RD read twice, header and
 payload in one CS frame, RX_RD write, RECV, Sn_CR check) and 4 for each
 further frame already known to be waiting; send 7 (FSR..TX_WR read twice,

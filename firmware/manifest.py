@@ -10,7 +10,7 @@
 #   cd ports/esp32 && make BOARD=ESP32_GENERIC submodules && \
 #                     make BOARD=ESP32_GENERIC FROZEN_MANIFEST=/abs/path/to/uipy/firmware/manifest.py
 #   (rp2: build-W5500_EVB_PICO/firmware.uf2; esp32: build-ESP32_GENERIC/firmware.bin;
-#    then tools/flash.py, and tools/deploy.py --frozen for main.py, config.json and www/)
+#    then tools/device/flash.py, and tools/device/deploy.py --frozen for main.py, config.json and www/)
 #
 # That freezes every device board. For one board only, point FROZEN_MANIFEST at
 # a manifest of your own holding:

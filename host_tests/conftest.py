@@ -7,3 +7,4 @@ for sub in ("lib", "drivers", "boards", "tools", "host_tests"):
     path = os.path.join(ROOT, sub)
     if path not in sys.path:
         sys.path.insert(0, path)
+import paths  # noqa: E402,F401  (tools/paths.py: tools/emu, net, bench, device on sys.path)

@@ -361,7 +361,7 @@ def test_virtual_board_errors():
 MPY_SCRIPT = r"""
 import sys
 root = sys.argv[1]
-for d in ("/tools", "/drivers", "/lib", ""):
+for d in ("/tools/emu", "/drivers", "/lib", ""):
     sys.path.insert(0, root + d)
 
 

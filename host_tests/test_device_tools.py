@@ -1,7 +1,7 @@
-"""Device tools (no board needed): tools/mpy_build.py (which files, which
-architecture, real .mpy files with the right header), tools/deploy.py (the
+"""Device tools (no board needed): tools/device/mpy_build.py (which files, which
+architecture, real .mpy files with the right header), tools/device/deploy.py (the
 exact mpremote command lines, the prepare script, config.json),
-tools/flash.py (the exact esptool command lines, the UF2 steps, clear errors),
+tools/device/flash.py (the exact esptool command lines, the UF2 steps, clear errors),
 firmware/manifest.py (run with recording stubs), firmware/package.json (the mip
 manifest, installed through mpremote's own mip code from the repository), and
 mpremote and esptool installed in the venv."""
@@ -16,7 +16,7 @@ import pytest
 
 from levels import ROOT, VENV_BIN, run, tool, unavailable
 
-import deploy  # noqa: E402  (tools/, on sys.path through conftest)
+import deploy  # noqa: E402  (tools/device/, on sys.path through conftest)
 import flash  # noqa: E402
 import mpy_build  # noqa: E402
 
@@ -424,7 +424,7 @@ def test_manifest_chip_table_matches_the_boards():
 def test_mip_package_json_is_current_and_complete():
     with open(os.path.join(ROOT, "firmware", "package.json")) as f:
         pkg = json.load(f)
-    assert pkg == mpy_build.mip_package(), "run: python tools/mpy_build.py --mip-package"
+    assert pkg == mpy_build.mip_package(), "run: python tools/device/mpy_build.py --mip-package"
     sources = [u[len("github:" + mpy_build.MIP_REPO) + 1:] for _, u in pkg["urls"]]
     assert set(sources) == device_files(BOARDS)
     for target, url in pkg["urls"]:

@@ -2,7 +2,7 @@
 namespace of its own (kernel at 198.18.0.1/24, stack at 198.18.0.2), run in a
 StackThread; the kernel's curl and Python sockets as peers; every frame
 captured and checked by tshark at the end.  A second namespace puts 5% loss in
-both directions between them (tools/faults.FaultyLink, real clock).
+both directions between them (tools/net/faults.FaultyLink, real clock).
 Needs root (skipped locally without it, a failure under CI=true).
 
 Two tests guard fixes found here: the delayed ACK must beat Linux's 200 ms
@@ -10,7 +10,7 @@ minimum RTO, and a lossy upload with the default settings (reorder store
 sized to the window, quick ACKs after a loss) must finish in seconds.
 
 The services (Source, Sink, Echo, Exchange) and the kernel-side scripts are
-shared with tools/bench_tcp.py.
+shared with tools/bench/bench_tcp.py.
 """
 import json
 import subprocess

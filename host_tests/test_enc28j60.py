@@ -1,4 +1,4 @@
-"""ENC28J60 driver against the register-level emulator (tools/enc28j60_emu.py)."""
+"""ENC28J60 driver against the register-level emulator (tools/emu/enc28j60_emu.py)."""
 import os
 import random
 import subprocess

@@ -622,7 +622,7 @@ def test_mdns_allocates_nothing_beyond_udp_under_32bit_micropython(tmp_path):
            + MPY_SCRIPT)
     script = tmp_path / "mdns_alloc.py"
     script.write_text(src)
-    r = lrun([node, os.path.join(ROOT, "tools", "mpy_wasm.mjs"), str(script), "lib"], timeout=120)
+    r = lrun([node, os.path.join(ROOT, "tools", "emu", "mpy_wasm.mjs"), str(script), "lib"], timeout=120)
     assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stdout + r.stderr
     assert "maxsize: 2147483647" in r.stdout
     got = {}

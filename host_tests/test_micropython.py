@@ -18,7 +18,7 @@ def test_golden_frames_under_micropython_unix_64k_heap(tmp_path):
 def test_no_allocation_under_32bit_micropython_heap_lock():
     node = tool("node")
     tool("micropython.mjs", os.path.join(ROOT, "node_modules", "@micropython", "micropython-webassembly-pyscript"))
-    r = run([node, "tools/mpy_wasm.mjs", "host_tests/mpy/alloc_check.py", "lib", "host_tests"])
+    r = run([node, "tools/emu/mpy_wasm.mjs", "host_tests/mpy/alloc_check.py", "lib", "host_tests"])
     assert r.returncode == 0, r.stdout + r.stderr
     assert "maxsize: 2147483647" in r.stdout      # really a 32-bit build
     for case in ("arp_request", "icmp_echo_56", "icmp_echo_1472"):
@@ -38,7 +38,7 @@ def test_tcp_64k_each_way_under_micropython_unix(tmp_path):
 
 def test_tcp_ack_and_data_allocate_nothing_under_32bit_micropython():
     node = tool("node")
-    r = run([node, "tools/mpy_wasm.mjs", "host_tests/mpy/tcp_alloc_check.py", "lib", "host_tests"])
+    r = run([node, "tools/emu/mpy_wasm.mjs", "host_tests/mpy/tcp_alloc_check.py", "lib", "host_tests"])
     assert r.returncode == 0, r.stdout + r.stderr
     assert "maxsize: 2147483647" in r.stdout
     assert "pure_ack heap_locked=ok" in r.stdout and "data_segment heap_locked=ok" in r.stdout

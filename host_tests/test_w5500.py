@@ -1,5 +1,5 @@
 """W5500 MACRAW driver (drivers/w5500.py) against the register-level emulator
-(tools/w5500_emu.py): bring-up, frames of every size, pointer wrap, faults."""
+(tools/emu/w5500_emu.py): bring-up, frames of every size, pointer wrap, faults."""
 import os
 import random
 import shutil

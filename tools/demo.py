@@ -23,6 +23,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, d) for d in ("lib", "drivers", "tools")] + [ROOT]
+import paths  # noqa: E402,F401  (tools/paths.py: tools/emu, net, bench, device on sys.path)
 
 KERNEL_IP = "198.18.0.1"
 DHCP_RANGE = ("198.18.0.100", "198.18.0.150")

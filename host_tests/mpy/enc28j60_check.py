@@ -1,18 +1,18 @@
 """Run under the MicroPython unix port: drivers/enc28j60.py against a small chip model.
 Usage: micropython -X heapsize=64K host_tests/mpy/enc28j60_check.py [repo root]
 
-The full emulator (tools/enc28j60_emu.py) needs more heap to compile than this
+The full emulator (tools/emu/enc28j60_emu.py) needs more heap to compile than this
 check gets, so MiniChip below models just what the driver touches: banks, the
 MAC/MII dummy byte, buffer memory with auto-increment and RX wrap, the RX ring
 header, EPKTCNT/PKTDEC, TX with TXIF and a TSV (late collisions on request),
-and MII. It reuses the portable tools/fake_spi.py."""
+and MII. It reuses the portable tools/emu/fake_spi.py."""
 import sys
 
 if len(sys.argv) > 1:
     root = sys.argv[1]
 else:
     root = (__file__.rsplit("/", 1)[0] if "/" in __file__ else ".") + "/../.."
-sys.path.insert(0, root + "/tools")
+sys.path.insert(0, root + "/tools/emu")
 sys.path.insert(0, root + "/drivers")
 
 import gc

@@ -1,5 +1,5 @@
 """Heap held by the stack, the HTTP server and a 4-connection table on a 32-bit
-MicroPython (run with tools/mpy_wasm.mjs): module code, then objects."""
+MicroPython (run with tools/emu/mpy_wasm.mjs): module code, then objects."""
 import gc
 
 gc.collect()

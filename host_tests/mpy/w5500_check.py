@@ -1,7 +1,7 @@
 """Run under the MicroPython unix port: drivers/w5500.py against a small fake chip.
 Usage: micropython -X heapsize=64K host_tests/mpy/w5500_check.py [repo root]
 
-The fake here is deliberately separate from tools/w5500_emu.py (which is
+The fake here is deliberately separate from tools/emu/w5500_emu.py (which is
 CPython-only and complete): a second, minimal reading of HARDWARE.md 1.16.
 Its buffers are 2 KB (offsets masked with 0x7FF) to stay small on the heap;
 the driver only learns sizes through FSR/RSR, so that is transparent to it.
@@ -29,7 +29,7 @@ try:
 except NameError:
     _here = "w5500_check.py"
 root = sys.argv[1] if len(sys.argv) > 1 else _root_from(_here)
-for sub in ("/lib", "/drivers", "/tools"):
+for sub in ("/lib", "/drivers", "/tools/emu"):
     sys.path.insert(0, root + sub)
 
 # the driver first: compiling its source is what needs the most heap here

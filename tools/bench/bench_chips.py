@@ -25,10 +25,11 @@ import statistics
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _d in ("lib", "drivers", "tools", ""):
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+for _d in ("tools", ""):
     if os.path.join(ROOT, _d) not in sys.path:
         sys.path.insert(0, os.path.join(ROOT, _d))
+import paths  # noqa: E402,F401  (tools/paths.py: lib, drivers, tools/emu, net, bench, device)
 
 CHIPS = ("w5500", "enc28j60")
 MAC = b"\x02\x00\x00\x00\x55\x02"

@@ -1,9 +1,9 @@
 """Precompile what one board runs into .mpy files (host tool, CPython).
 
-    python tools/mpy_build.py w5500_evb_pico          # -> build/mpy/w5500_evb_pico/
-    python tools/mpy_build.py                          # every device board
-    python tools/mpy_build.py --list esp32_w5500       # the plan only
-    python tools/mpy_build.py --mip-package [--repo OWNER/REPO]   # rewrite firmware/package.json
+    python tools/device/mpy_build.py w5500_evb_pico          # -> build/mpy/w5500_evb_pico/
+    python tools/device/mpy_build.py                          # every device board
+    python tools/device/mpy_build.py --list esp32_w5500       # the plan only
+    python tools/device/mpy_build.py --mip-package [--repo OWNER/REPO]   # rewrite firmware/package.json
 
 A board gets lib/uipy/*.py, its own chip's driver (drivers/<CHIP>.py),
 boards/__init__.py, its board module and the board-package modules that one
@@ -33,7 +33,7 @@ import shutil
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARCH = {"rp2": "armv6m", "esp32": "xtensawin"}
 HOST_ONLY_BOARDS = ("virtual",)
 HOST_ONLY_FILES = ("boards/virtual.py", "drivers/tap.py")

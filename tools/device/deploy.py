@@ -1,10 +1,10 @@
 """Put uipy and the firmware on a board running stock MicroPython, with mpremote.
 
-    python tools/deploy.py --board w5500_evb_pico --port /dev/ttyACM0
-    python tools/deploy.py --board esp32_w5500 --port /dev/ttyUSB0 --ip 192.168.1.50 --gateway 192.168.1.1
-    python tools/deploy.py --board pico_enc28j60 --port /dev/ttyACM0 --dry-run   # print the commands
+    python tools/device/deploy.py --board w5500_evb_pico --port /dev/ttyACM0
+    python tools/device/deploy.py --board esp32_w5500 --port /dev/ttyUSB0 --ip 192.168.1.50 --gateway 192.168.1.1
+    python tools/device/deploy.py --board pico_enc28j60 --port /dev/ttyACM0 --dry-run   # print the commands
 
-First the board's modules are compiled (tools/mpy_build.py, build/mpy/<board>/),
+First the board's modules are compiled (tools/device/mpy_build.py, build/mpy/<board>/),
 then, one mpremote command per step:
 
     /lib/uipy/*.mpy, /lib/<chip>.mpy, /lib/boards/*.mpy    the stack, driver, board package
@@ -117,7 +117,7 @@ def layout(board, firmware_dir="firmware", mpy_dir=None, stage_dir=None, frozen=
 def prepare_script(lay):
     """The MicroPython script run first on the board (mpremote run)."""
     return "\n".join([
-        "# made by tools/deploy.py: folders for the copy, and no .py shadowing a new .mpy",
+        "# made by tools/device/deploy.py: folders for the copy, and no .py shadowing a new .mpy",
         "import os",
         "def exists(p):",
         "    try:",

@@ -24,10 +24,10 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _d in ("lib", "drivers", "tools"):
-    if os.path.join(ROOT, _d) not in sys.path:
-        sys.path.insert(0, os.path.join(ROOT, _d))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if os.path.join(ROOT, "tools") not in sys.path:
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+import paths  # noqa: E402,F401  (tools/paths.py: lib, drivers, tools/emu, net, bench, device)
 
 KERNEL_IP = "198.18.0.1"
 

@@ -1,6 +1,6 @@
 // Run a MicroPython script under the 32-bit WebAssembly port (npm package),
 // with host directories copied into its in-memory filesystem.
-// Usage: node tools/mpy_wasm.mjs script.py [dir ...]
+// Usage: node tools/emu/mpy_wasm.mjs script.py [dir ...]
 // Each dir is copied to /hostN and added to sys.path; data files (.bin) are copied
 // too, and GOLDEN names host_tests/golden_frames.bin inside the interpreter.
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";

@@ -1,9 +1,9 @@
 """Put MicroPython firmware on a board: esptool for ESP32, the UF2 drive for RP2040.
 
-    python tools/flash.py --board esp32_w5500 --firmware ESP32_GENERIC-20250415-v1.25.0.bin --port /dev/ttyUSB0
-    python tools/flash.py --board w5500_evb_pico --firmware W5500_EVB_PICO-20250415-v1.25.0.uf2
-    python tools/flash.py --board pico_enc28j60 --firmware RPI_PICO-...uf2 --port /dev/ttyACM0   # no button
-    python tools/flash.py ... --dry-run                    # print the steps, do none
+    python tools/device/flash.py --board esp32_w5500 --firmware ESP32_GENERIC-20250415-v1.25.0.bin --port /dev/ttyUSB0
+    python tools/device/flash.py --board w5500_evb_pico --firmware W5500_EVB_PICO-20250415-v1.25.0.uf2
+    python tools/device/flash.py --board pico_enc28j60 --firmware RPI_PICO-...uf2 --port /dev/ttyACM0   # no button
+    python tools/device/flash.py ... --dry-run                    # print the steps, do none
 
 ESP32 (DevKitC, classic ESP32): the micropython.org ESP32_GENERIC .bin is one
 image holding bootloader, partition table and app, written at 0x1000 where the
@@ -18,7 +18,7 @@ MicroPython, which --port does). Copying the .uf2 onto it flashes and reboots
 the board. The drive is found in /proc/mounts (or /Volumes on macOS), or given
 with --drive.
 
-Then: tools/deploy.py puts uipy and the firmware on the board.
+Then: tools/device/deploy.py puts uipy and the firmware on the board.
 """
 import os
 import shlex

@@ -12,10 +12,11 @@ import subprocess
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 sys.path[:0] = [os.path.join(ROOT, "tools"), os.path.join(ROOT, "lib"), os.path.join(ROOT, "drivers"),
                 os.path.join(ROOT, "boards"), os.path.join(ROOT, "host_tests")]
+import paths  # noqa: E402,F401  (tools/paths.py: lib, drivers, tools/emu, net, bench, device)
 
 
 def run(cmd, timeout=600):
@@ -51,13 +52,13 @@ def compile_lib(dest, arch=None):
 def allocations():
     """Allocations per packet on 32-bit MicroPython: 0 when processing under
     heap_lock succeeded, otherwise heap blocks (16 bytes) used per packet."""
-    out = run(["node", "tools/mpy_wasm.mjs", "host_tests/mpy/alloc_check.py", "lib", "host_tests"])
+    out = run(["node", "tools/emu/mpy_wasm.mjs", "host_tests/mpy/alloc_check.py", "lib", "host_tests"])
     figures = {}
     names = {"arp_request": "arp", "icmp_echo_56": "icmp_echo"}
     for case, bytes_per in re.findall(r"(\w+) heap_locked=\w+ bytes_per_packet=(\d+)", out):
         if case in names:
             figures["mpy_alloc_per_" + names[case]] = -(-int(bytes_per) // 16)
-    out = subprocess.run(["node", "tools/mpy_wasm.mjs", "host_tests/mpy/tcp_alloc_check.py", "lib", "host_tests"],
+    out = subprocess.run(["node", "tools/emu/mpy_wasm.mjs", "host_tests/mpy/tcp_alloc_check.py", "lib", "host_tests"],
                          capture_output=True, text=True, cwd=ROOT).stdout
     for case, name in (("pure_ack", "tcp_ack"), ("data_segment", "tcp_data")):
         figures["mpy_alloc_per_" + name] = 0 if "%s heap_locked=ok" % case in out else -1
@@ -67,7 +68,7 @@ def allocations():
 def heap_figures():
     with tempfile.TemporaryDirectory() as tmp:
         lib = compile_lib(tmp)
-        out = run(["node", "tools/mpy_wasm.mjs", "host_tests/mpy/heap_check.py", lib])
+        out = run(["node", "tools/emu/mpy_wasm.mjs", "host_tests/mpy/heap_check.py", lib])
     figures = {}
     for name, value in re.findall(r"(heap_\w+) (\d+)", out):
         figures[name] = int(value)

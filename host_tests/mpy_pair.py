@@ -18,6 +18,7 @@ class RingLink:
         self.count = 0
         self.hold = False          # when True, frames for this end wait
         self.dropped = 0
+        self.sent = 0
 
     def send(self, mv, n):
         p = self.peer
@@ -28,6 +29,7 @@ class RingLink:
         copy_into(p.bufs[i], 0, mv, 0, n)
         p.lens[i] = n
         p.count += 1
+        self.sent += 1
         return True
 
     def recv_into(self, mv):

@@ -1,6 +1,7 @@
 """Import paths for the host tools: the one place that knows tools/ is grouped.
 
     tools/emu/     chip models and interpreter emulation (w5500_emu, enc28j60_emu, fake_spi)
+    tools/emu/rp2/ the real RP2040 firmware in rp2040js (rp2board, chipbus, fsimage, rp2run.mjs)
     tools/net/     host networking (netns, packet_link, faults, pcap, pipe, forward, dnsmasq, hostrun)
     tools/bench/   benchmarks (bench, bench_*)
     tools/device/  device tools (mpy_build, deploy, flash)
@@ -22,7 +23,7 @@ import sys
 
 TOOLS = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(TOOLS)
-GROUPS = ("emu", "net", "bench", "device")
+GROUPS = ("emu", "emu/rp2", "net", "bench", "device")
 DIRS = ([os.path.join(ROOT, "lib"), os.path.join(ROOT, "drivers"), TOOLS]
         + [os.path.join(TOOLS, g) for g in GROUPS])
 

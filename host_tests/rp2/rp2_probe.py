@@ -1,0 +1,239 @@
+"""Runs on the board (the real RP2040 firmware in rp2040js, or any MicroPython):
+CPU time and heap allocation per packet, in the board's own clock
+(time.ticks_us: simulated cycles at 125 MHz in the emulator).
+
+Each probe prints lines "name value". The TCP probes use two stacks on a link
+that copies frames with slice assignment (C memcpy), so the figures are the
+stack's own work; what the SPI chip costs is measured apart (the driver).
+"""
+import gc
+import micropython
+from time import ticks_us, ticks_diff
+
+from uipy.compat import VirtualClock
+from uipy.stack import Stack
+
+SEGMENT = 1460
+
+
+class FastLink:
+    """One end of an in-memory link: a ring of preallocated frame buffers."""
+
+    def __init__(self, mac, slots=6):
+        self.mac = mac
+        self.peer = None
+        self.bufs = [memoryview(bytearray(1536)) for _ in range(slots)]
+        self.lens = [0] * slots
+        self.head = 0
+        self.count = 0
+        self.sent = 0
+
+    def send(self, mv, n):
+        p = self.peer
+        if p.count == len(p.bufs):
+            return False
+        i = (p.head + p.count) % len(p.bufs)
+        p.bufs[i][0:n] = mv[0:n]
+        p.lens[i] = n
+        p.count += 1
+        self.sent += 1
+        return True
+
+    def recv_into(self, mv):
+        if not self.count:
+            return 0
+        i = self.head
+        n = self.lens[i]
+        mv[0:n] = self.bufs[i][0:n]
+        self.head = (i + 1) % len(self.bufs)
+        self.count -= 1
+        return n
+
+    def link_up(self):
+        return True
+
+
+class Sink:
+    def __init__(self):
+        self.conn = None
+        self.received = 0
+
+    def handler(self, conn, events):
+        if events & 1:                  # CONNECTED
+            self.conn = conn
+        if events & 2:                  # NEWDATA
+            self.received += len(conn.data)
+
+
+def pair(conns=4, link=FastLink):
+    """Two stacks on a link; link=mpy_pair.RingLink for the heap_lock checks
+    (it copies with compat.copy_into: slower, but allocates nothing)."""
+    clock = VirtualClock(5000)
+    la = link(b"\x02\x00\x00\x00\x0a\x0a")
+    lb = link(b"\x02\x00\x00\x00\x0b\x0b")
+    la.peer, lb.peer = lb, la
+    tcp = {"conns": conns, "window": 4 * SEGMENT}
+    a = Stack(la, ip="198.18.0.10", clock=clock, tcp=tcp)
+    b = Stack(lb, ip="198.18.0.11", clock=clock, tcp=tcp)
+    return clock, a, b, la, lb
+
+
+def settle(clock, a, b, rounds=20):
+    for _ in range(rounds):
+        clock.advance(1)
+        a.poll()
+        b.poll()
+
+
+def connected_pair(link=FastLink):
+    clock, a, b, la, lb = pair(link=link)
+    client, server = Sink(), Sink()
+    b.listen(80, server.handler, backlog=4)
+    a.connect(b"\xc6\x12\x00\x0b", 80, client.handler)
+    settle(clock, a, b, 200)                    # ARP, then the SYN at the next tick
+    if client.conn is None or server.conn is None:
+        raise RuntimeError("probe: no connection")
+    return clock, a, b, la, lb, client, server
+
+
+def best(samples):
+    samples.sort()
+    return samples[len(samples) // 2]          # the median: robust against a GC pass
+
+
+def tcp_rx(rounds=30):
+    """b sends two full segments; a takes each with its own poll: the first is
+    held for a delayed ACK, the second is ACKed at once (the ACK is sent)."""
+    clock, a, b, la, lb, client, server = connected_pair()
+    a.poll_budget = 1
+    data = bytes(2 * SEGMENT)
+    with_ack, without = [], []
+    for _ in range(rounds):
+        server.conn.send(data)
+        clock.advance(1)
+        b.poll()
+        for k in range(2):
+            sent = la.sent
+            before = client.received
+            t0 = ticks_us()
+            a.poll()
+            dt = ticks_diff(ticks_us(), t0)
+            if client.received == before + SEGMENT:
+                (with_ack if la.sent > sent else without).append(dt)
+        settle(clock, a, b, 3)
+    print("tcp_rx_segment_us", best(with_ack) if with_ack else -1)
+    print("tcp_rx_segment_noack_us", best(without) if without else -1)
+
+
+def tcp_tx(rounds=30):
+    """conn.send() of 1460 B and the poll that puts it on the link."""
+    clock, a, b, la, lb, client, server = connected_pair()
+    data = bytes(SEGMENT)
+    times = []
+    for _ in range(rounds):
+        sent = la.sent
+        t0 = ticks_us()
+        client.conn.send(data)
+        while la.sent == sent:
+            a.poll()
+        times.append(ticks_diff(ticks_us(), t0))
+        settle(clock, a, b, 3)
+    print("tcp_tx_segment_us", best(times))
+
+
+def tcp_syn(rounds=20):
+    """A SYN to a listening port turned into a SYN-ACK: time and heap bytes."""
+    clock, a, b, la, lb = pair(conns=4)
+    server = Sink()
+    b.listen(80, server.handler, backlog=4)
+    times = []
+    allocs = []
+    for _ in range(rounds):
+        c = a.tcp.connect(b"\xc6\x12\x00\x0b", 80, Sink().handler)
+        if not lb.count:
+            a.poll()
+        sent = lb.sent
+        gc.collect()
+        m0 = gc.mem_alloc()
+        t0 = ticks_us()
+        b.poll()
+        dt = ticks_diff(ticks_us(), t0)
+        m1 = gc.mem_alloc()
+        if lb.sent == sent + 1:
+            times.append(dt)
+            allocs.append(m1 - m0)
+        a.tcp.abort(c)                  # RST to b: both slots free again
+        settle(clock, a, b, 3)
+    print("tcp_syn_us", best(times) if times else -1)
+    print("alloc_per_tcp_syn", best(allocs) if allocs else -1)
+
+
+def locked(stack):
+    """stack.poll() under heap_lock; True when nothing was allocated (a
+    MemoryError inside is caught by the stack and counted)."""
+    errors = stack.stats["handler_errors"]
+    micropython.heap_lock()
+    try:
+        stack.poll()
+    except MemoryError:                         # raised again while the stack counted it
+        return False
+    finally:
+        micropython.heap_unlock()
+    return stack.stats["handler_errors"] == errors
+
+
+def alloc_syn_and_send(rounds=10):
+    """heap_lock checks for the SYN path and for conn.send() until the segment is out."""
+    from mpy_pair import RingLink
+    clock, a, b, la, lb = pair(conns=4, link=RingLink)
+    server = Sink()
+    b.listen(80, server.handler, backlog=4)
+    ok = 0
+    for r in range(rounds + 2):
+        c = a.tcp.connect(b"\xc6\x12\x00\x0b", 80, Sink().handler)
+        a.poll()
+        sent = lb.sent
+        if locked(b) and lb.sent == sent + 1 and r >= 2:
+            ok += 1
+        a.tcp.abort(c)
+        settle(clock, a, b, 3)
+    print("syn heap_locked=%s rounds=%d/%d" % ("ok" if ok == rounds else "FAILED", ok, rounds))
+    clock, a, b, la, lb, client, server = connected_pair(RingLink)
+    data = bytes(SEGMENT)
+    ok = 0
+    for r in range(rounds + 2):
+        sent = la.sent
+        micropython.heap_lock()
+        try:
+            client.conn.send(data)
+            good = True
+        except MemoryError:
+            good = False
+        finally:
+            micropython.heap_unlock()
+        good = good and locked(a) and la.sent == sent + 1
+        if good and r >= 2:
+            ok += 1
+        settle(clock, a, b, 3)
+    print("send heap_locked=%s rounds=%d/%d" % ("ok" if ok == rounds else "FAILED", ok, rounds))
+
+
+def packets(golden, rounds=200):
+    """ARP request and ICMP echo (56 B) turned into their replies (golden frames)."""
+    import golden_replay
+    frames = {}
+    for name, request, expected, counter in golden_replay.read_cases(golden):
+        if name in ("arp_request", "icmp_echo_56"):
+            frames[name] = request
+    stack, nic = golden_replay.make_stack()
+    nic.send = lambda mv, n: True
+    for label, case in (("arp_us", "arp_request"), ("icmp_echo_us", "icmp_echo_56")):
+        frame = frames[case]
+        for _ in range(20):
+            nic.frame = frame
+            stack.poll()
+        t0 = ticks_us()
+        for _ in range(rounds):
+            nic.frame = frame
+            stack.poll()
+        print(label, ticks_diff(ticks_us(), t0) / rounds)

@@ -44,8 +44,9 @@ debs:
 test: setup
 	$(PY) -m pytest host_tests -q -p no:cacheprovider
 
+# make demo [BOARD=w5500_evb_pico|pico_enc28j60] [CHIP=enc28j60] [DEMO_SECONDS=10] [DEMO_PORT=8080]
 demo: setup
-	$(PY) tools/demo.py
+	BOARD=$(BOARD) $(PY) tools/demo.py
 
 bench: setup
 	$(PY) tools/bench/bench.py

@@ -1,12 +1,13 @@
-"""make demo, end to end: the firmware on the virtual board with each chip gets
-a DHCP lease from dnsmasq, serves the page, and the localhost forward works."""
+"""make demo, end to end: the firmware on the virtual board with each chip, and
+on the emulated RP2040 (BOARD=w5500_evb_pico), gets a DHCP lease from dnsmasq,
+serves the page, and the localhost forward works."""
 import os
 import subprocess
 import urllib.request
 
 import pytest
 
-from levels import ROOT, need_root, tool
+from levels import ROOT, need_root, tool, unavailable
 
 
 @pytest.mark.parametrize("chip", ["w5500", "enc28j60"])
@@ -14,7 +15,7 @@ def test_make_demo_bounded_run(chip):
     need_root()
     for t in ("ip", "ping", "curl", "dnsmasq"):
         tool(t)
-    env = dict(os.environ, CHIP=chip, DEMO_SECONDS="3", DEMO_PORT="0")
+    env = dict(os.environ, CHIP=chip, BOARD="virtual", DEMO_SECONDS="3", DEMO_PORT="0")
     proc = subprocess.Popen(["make", "-s", "demo"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     lines = []
@@ -34,9 +35,51 @@ def test_make_demo_bounded_run(chip):
     assert fetched is not None and fetched[0] == 200 and b"<html" in fetched[1].lower()
 
 
+def test_make_demo_on_the_emulated_rp2040():
+    """BOARD=w5500_evb_pico: the MicroPython firmware in rp2040js boots the deployed
+    main.py; the demo shows its console and runs the same checks."""
+    need_root()
+    for t in ("ip", "ping", "curl", "dnsmasq", "node"):
+        tool(t)
+    import rp2board
+    why = rp2board.missing_files()
+    if why:
+        unavailable(why)
+    env = dict(os.environ, BOARD="w5500_evb_pico", DEMO_SECONDS="2", DEMO_PORT="0")
+    env.pop("CHIP", None)
+    proc = subprocess.run(["make", "-s", "demo"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=120)
+    out = proc.stdout
+    assert proc.returncode == 0, out
+    assert "W5500 chip model on the SPI bus of w5500_evb_pico" in out
+    assert "board: " in out and "lease bound" in out and "serving http://198.18.0.1" in out
+    assert "board got 198.18.0.1" in out
+    assert "GET / -> 200" in out and "0% packet loss" in out and "all checks passed" in out
+
+
+@pytest.mark.parametrize("board, why", [("esp32_w5500", "is not an RP2040 board"),
+                                        ("nosuchboard", "is not a board")])
+def test_demo_board_must_be_an_rp2040_board(monkeypatch, capsys, board, why):
+    import demo
+    monkeypatch.setenv("BOARD", board)
+    assert demo.main() == 2
+    err = capsys.readouterr().err.strip()
+    assert why in err and "virtual, w5500_evb_pico, pico_enc28j60" in err and "\n" not in err
+
+
+def test_demo_says_where_to_get_the_firmware(monkeypatch, capsys, tmp_path):
+    import demo
+    import rp2board
+    monkeypatch.setenv("BOARD", "pico_enc28j60")
+    monkeypatch.setenv("UIPY_RP2_FIRMWARE", str(tmp_path / "RPI_PICO-missing.uf2"))
+    assert demo.main() == 2
+    assert rp2board.GET_FIRMWARE in capsys.readouterr().err
+
+
 def test_demo_without_root_explains(monkeypatch, capsys):
     """As an ordinary user it says what it needs and exits 2, touching nothing."""
     import demo
+    monkeypatch.delenv("BOARD", raising=False)
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert demo.main() == 2
     err = capsys.readouterr().err

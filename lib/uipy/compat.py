@@ -141,30 +141,3 @@ if MICROPYTHON:
         from uipy.csum_viper import copy_viper as copy_into
     except (ImportError, SyntaxError, MemoryError, ValueError):
         pass  # ValueError: a .mpy built for another firmware version
-
-
-# --- a keyed hash for initial sequence numbers (RFC 6528) ---
-
-_secret = None
-
-
-def keyed_hash32(data):
-    """32 bits of a keyed hash of data, as (high 16, low 16).  hashlib and the
-    secret are loaded on first use, so a stack without TCP never pays for them."""
-    global _secret
-    if _secret is None:
-        _secret = random_bytes(16)
-    try:
-        from hashlib import sha256
-    except ImportError:
-        # FNV-1a over secret + data, in 16-bit halves so it stays in small ints
-        hi, lo = 0x811C, 0x9DC5
-        for b in _secret + data:
-            lo ^= b
-            # multiply by the FNV prime 0x01000193 = (0x0100 << 16) + 0x0193
-            nlo = lo * 0x0193
-            nhi = hi * 0x0193 + lo * 0x0100 + (nlo >> 16)
-            hi, lo = nhi & 0xFFFF, nlo & 0xFFFF
-        return hi, lo
-    d = sha256(_secret + data).digest()
-    return (d[0] << 8) | d[1], (d[2] << 8) | d[3]

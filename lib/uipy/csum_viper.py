@@ -1,4 +1,4 @@
-"""Internet checksum with the viper emitter: machine-word arithmetic, no allocation.
+"""Internet checksum and byte copy with the viper emitter: machine-word arithmetic, no allocation.
 
 Imported by compat only; a SyntaxError here means the port has no native
 emitter and compat falls back to the portable loop.
@@ -30,3 +30,4 @@ def copy_viper(dst, dst_off: int, src, src_off: int, n: int):
     while i < n:
         d[dst_off + i] = s[src_off + i]
         i += 1
+

@@ -9,7 +9,8 @@ Nagle's algorithm is not used: there is no coalescing send buffer to hold
 small writes back in, every conn.send() object is already a unit the
 application chose, and segments are cut at the MSS from the queued objects.
 """
-from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_into, keyed_hash32, random_u16
+from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_into, random_u16
+from uipy.isn import KEY as ISN_KEY, isn_hash
 from uipy.frame import IP_SRC, IP_DST, TRANSPORT, TCP_DATA, get16, put16
 from uipy.ipv4 import PROTO_TCP
 from uipy.udp import pseudo_sum
@@ -114,6 +115,8 @@ class Tcp:
         self._budget_at = stack.now
         self.out_view = stack.mv[TCP_DATA:TCP_DATA + self.our_mss]
         self.conns = [Conn(self, queue_slots) for _ in range(conns)]
+        self._isn_in = bytearray(12)      # addresses and ports, hashed for an ISN
+        self._isn_out = bytearray(4)
         # Reorder store, shared by all connections: by default a window's worth
         # after one lost segment (see tcp_reorder).
         if reorder_slots is None:
@@ -998,7 +1001,11 @@ class Tcp:
     def _init_conn(self, c, hi, lo, rport, lport, handler):
         now = self.stack.now
         c.rip_hi, c.rip_lo = hi, lo
-        c.rip[0], c.rip[1], c.rip[2], c.rip[3] = hi >> 8, hi & 0xFF, lo >> 8, lo & 0xFF
+        rip = c.rip                        # one statement each: a 4-tuple would be allocated
+        rip[0] = hi >> 8
+        rip[1] = hi & 0xFF
+        rip[2] = lo >> 8
+        rip[3] = lo & 0xFF
         c.rport = rport
         c.lport = lport
         c.handler = handler
@@ -1042,11 +1049,26 @@ class Tcp:
         c.resend_head = False
 
     def _new_iss(self, c):
-        """RFC 6528: a 4-microsecond clock plus a keyed hash of the connection's addresses."""
+        """RFC 6528: a 4-microsecond clock plus a keyed hash of the connection's
+        addresses and ports, in 16-bit halves: no byte strings, no large ints."""
         s = self.stack
-        ident = bytes(s.ip) + bytes(c.rip) + bytes((c.lport >> 8, c.lport & 0xFF, c.rport >> 8, c.rport & 0xFF))
-        hi, lo = keyed_hash32(ident)
-        c.snd_base_hi, c.snd_base_lo = seq_add(hi, lo, s.now * 250)
+        d = self._isn_in
+        ip = s.ip
+        rip = c.rip
+        for i in range(4):
+            d[i] = ip[i]
+            d[4 + i] = rip[i]
+        d[8] = c.lport >> 8
+        d[9] = c.lport & 0xFF
+        d[10] = c.rport >> 8
+        d[11] = c.rport & 0xFF
+        h = self._isn_out
+        isn_hash(ISN_KEY, d, 12, h)
+        now = s.now
+        lo = (now & 0xFFFF) * 250 + ((h[2] << 8) | h[3])
+        hi = (now >> 16) * 250 + ((h[0] << 8) | h[1]) + (lo >> 16)
+        c.snd_base_hi = hi & 0xFFFF
+        c.snd_base_lo = lo & 0xFFFF
 
     def _ephemeral_port(self, hi, lo, rport):
         for _ in range(64):

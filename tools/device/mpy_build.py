@@ -20,7 +20,7 @@ module's PORT constant when it has one, else read from the board name
 (esp32_* -> esp32, *pico* -> rp2). Board facts are read from the source with
 ast, never by importing it: nothing here needs `machine`.
 
-Only modules with native code (@micropython.viper, i.e. uipy/csum_viper) carry
+Only modules with native code (@micropython.viper, i.e. uipy/csum_viper, uipy/isn_viper) carry
 the architecture in their header; plain bytecode .mpy files are portable. A
 native .mpy also needs the same .mpy sub-version as the device (v6.3 from
 mpy-cross 1.28 = MicroPython 1.23 or later).

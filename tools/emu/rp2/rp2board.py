@@ -205,12 +205,20 @@ class Rp2Board:
     def exec(self, code, timeout=120):
         """Run code in the raw REPL; its output. An exception on the board raises
         Rp2Error with the traceback."""
+        return self.finish(self.start(code), timeout)
+
+    def start(self, code):
+        """Send code to the raw REPL and run it without waiting; finish() waits."""
         if isinstance(code, str):
             code = code.encode()
         mark = len(self.console)
         for i in range(0, len(code), 256):          # paced: the CDC FIFO holds 512 bytes
             self.write(code[i:i + 256])
         self.write(b"\x04")
+        return mark
+
+    def finish(self, mark, timeout=120):
+        """Wait for the code start() sent to end; its output (Rp2Error if it raised)."""
         start = self.wait_for(b"OK", timeout, mark)
         out_end = self.wait_for(b"\x04", timeout, start)
         err_end = self.wait_for(b"\x04", timeout, out_end)

@@ -133,7 +133,8 @@ def is_mac_mii(idx):
 
 
 class ENC28J60Emu:
-    def __init__(self, mac=None, revision=0x06, seed=1):
+    def __init__(self, mac=None, revision=0x06, seed=1, clock_us=None):
+        self.clock_us = clock_us or ticks_us   # the RP2040 bridge gives the board's simulated time
         self.revision = revision
         self.regs = bytearray(128)
         self.mem = bytearray(8192)
@@ -220,7 +221,7 @@ class ENC28J60Emu:
         p[PHLCON] = 0x3422
         self._llstat = self.link_is_up
         self._plnkif = False
-        self._reset_t = ticks_us()
+        self._reset_t = self.clock_us()
         self._settled = False
 
     def _rst_edge(self, level):
@@ -229,7 +230,7 @@ class ENC28J60Emu:
             self._reset()
 
     def _is_settled(self):
-        if not self._settled and ticks_diff(ticks_us(), self._reset_t) >= self.settle_us:
+        if not self._settled and ticks_diff(self.clock_us(), self._reset_t) >= self.settle_us:
             self._settled = True
         return self._settled
 
@@ -480,13 +481,13 @@ class ENC28J60Emu:
 
     def _mii_start(self, op):
         self._mii_op = op
-        self._mii_t0 = ticks_us()
+        self._mii_t0 = self.clock_us()
 
     def _mii_busy(self):
         op = self._mii_op
         if op is None:
             return False
-        if ticks_diff(ticks_us(), self._mii_t0) < self.mii_busy_us:
+        if ticks_diff(self.clock_us(), self._mii_t0) < self.mii_busy_us:
             return True
         self._mii_op = None
         if op[0] == "r":

@@ -11,7 +11,8 @@ dropped and counted by the model, as on silicon.
 
 The messages (see rp2run.mjs): 'C' level, 'R' level, 'X' nanos n MOSI[n] ->
 MISO[n] pins, 'P' nanos -> pins. nanos is the simulated time (float64), kept in
-self.sim_ns, so host code can time things in the board's own clock.
+the SimClock (self.sim_ns), so the chip and host code time things in the board's
+own clock.
 """
 import os
 import struct
@@ -22,20 +23,35 @@ class ChipDied(RuntimeError):
     pass
 
 
+class SimClock:
+    """The board's simulated time as the runner last reported it: the chip
+    models time their delays (reset, PHY busy) by it, not by the host's clock."""
+
+    def __init__(self):
+        self.ns = 0.0
+
+    def us(self):
+        return int(self.ns // 1000)
+
+
 class ChipBus:
-    def __init__(self, emu, req_fd, rep_fd, wired=True, link_burst=8):
+    def __init__(self, emu, req_fd, rep_fd, wired=True, link_burst=8, clock=None):
         self.emu = emu
+        self.clock = clock or SimClock()
         self.wired = wired                  # a link is attached: frames to move in
         self.req = req_fd
         self.rep = rep_fd
         self.link_burst = link_burst
-        self.sim_ns = 0.0
         self.exchanges = 0
         self.bytes = 0
         self.frames_in = 0
         self.error = None
         self._buf = bytearray()
         self._thread = threading.Thread(target=self._serve, name="rp2-chipbus", daemon=True)
+
+    @property
+    def sim_ns(self):
+        return self.clock.ns
 
     def start(self):
         self._thread.start()
@@ -72,13 +88,13 @@ class ChipBus:
                 elif kind == b"R":
                     emu.rst.value(self._read(1)[0])
                 elif kind == b"X":
-                    self.sim_ns, n = struct.unpack("<dH", self._read(10))
+                    self.clock.ns, n = struct.unpack("<dH", self._read(10))
                     miso = emu.spi._transfer(self._read(n)) if emu.cs.value() == 0 else b"\xff" * n
                     self.exchanges += 1
                     self.bytes += n
                     os.write(self.rep, bytes(miso) + bytes((self._pins(),)))
                 elif kind == b"P":
-                    self.sim_ns = struct.unpack("<d", self._read(8))[0]
+                    self.clock.ns = struct.unpack("<d", self._read(8))[0]
                     self._service()
                     os.write(self.rep, bytes((self._pins(),)))
                 else:

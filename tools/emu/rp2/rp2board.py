@@ -18,7 +18,7 @@ import threading
 import time
 
 import fsimage
-from chipbus import ChipBus
+from chipbus import ChipBus, SimClock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
@@ -61,13 +61,13 @@ def board_wiring(board):
     return c["CHIP"], c["SPI_ID"], c["CS"], c.get("RST"), c.get("INT")
 
 
-def make_chip(chip):
+def make_chip(chip, clock):
     if chip == "w5500":
         from w5500_emu import W5500Emulator
         return W5500Emulator()
     if chip == "enc28j60":
         from enc28j60_emu import ENC28J60Emu
-        return ENC28J60Emu()
+        return ENC28J60Emu(clock_us=clock.us)
     raise ValueError("uipy: chip must be w5500 or enc28j60, not %r" % (chip,))
 
 
@@ -88,6 +88,7 @@ class Rp2Board:
         self.fs_path = fsimage.write(files or {}, os.path.join(self._tmp.name, "fs.img"))
         self.emu = None
         self.bus = None
+        self.clock = SimClock()
         self.proc = None
         self._start(bus, realtime)
 
@@ -111,7 +112,7 @@ class Rp2Board:
                 argv += ["--int", str(irq)]
             pass_fds = (req_w, rep_r)
             if bus:
-                self.emu = make_chip(chip)
+                self.emu = make_chip(chip, self.clock)
                 if self.link is not None:
                     self.emu.attach(self.link)
             else:
@@ -122,7 +123,7 @@ class Rp2Board:
         if pass_fds:
             os.close(req_w)
             os.close(rep_r)
-            self.bus = ChipBus(self.emu, req_r, rep_w, wired=self.link is not None).start()
+            self.bus = ChipBus(self.emu, req_r, rep_w, wired=self.link is not None, clock=self.clock).start()
         threading.Thread(target=self._reader, args=(self.proc.stdout, True), daemon=True).start()
         threading.Thread(target=self._reader, args=(self.proc.stderr, False), daemon=True).start()
         self.stderr = bytearray()

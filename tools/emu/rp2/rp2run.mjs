@@ -214,7 +214,8 @@ function run() {
   for (;;) {
     for (let i = 0; i < 20000; i++) {
       if (core.waiting) {
-        const step = clock.nanosToNextAlarm;
+        let step = clock.nanosToNextAlarm;
+        if (realtime && step > 0) step = Math.min(step, wallNanos() - clock.nanos);   // never ahead
         if (step <= 0) {
           idle = true;
           break;

@@ -3,6 +3,7 @@
     python tools/device/mpy_build.py w5500_evb_pico          # -> build/mpy/w5500_evb_pico/
     python tools/device/mpy_build.py                          # every device board
     python tools/device/mpy_build.py --list esp32_w5500       # the plan only
+    python tools/device/mpy_build.py --debug w5500_evb_pico  # keep line numbers (no -O3)
     python tools/device/mpy_build.py --mip-package [--repo OWNER/REPO]   # rewrite firmware/package.json
 
 A board gets lib/uipy/*.py, its own chip's driver (drivers/<CHIP>.py),
@@ -19,6 +20,17 @@ armv6m, esp32 (classic ESP32, Xtensa LX6) -> xtensawin. The port is the board
 module's PORT constant when it has one, else read from the board name
 (esp32_* -> esp32, *pico* -> rp2). Board facts are read from the source with
 ast, never by importing it: nothing here needs `machine`.
+
+Modules are compiled with -O3, which drops the line-number tables (about 7%
+of the bytecode, and on a stock board bytecode is heap): a traceback on the
+device then names the function but shows no line numbers. For line numbers,
+build with --debug or UIPY_MPY_DEBUG=1 in the environment (also honoured by
+`make mpy`, `make deploy` and the emulated-board tests):
+
+    UIPY_MPY_DEBUG=1 make deploy BOARD=w5500_evb_pico PORT=/dev/ttyACM0
+
+-O3 also sets __debug__ False and drops assert statements; device modules use
+neither.
 
 Only modules with native code (@micropython.viper, i.e. uipy/csum_viper, uipy/isn_viper) carry
 the architecture in their header; plain bytecode .mpy files are portable. A
@@ -41,6 +53,13 @@ HOST_ONLY_FILES = ("boards/virtual.py", "drivers/tap.py")
 # it (`--mip-package --repo OWNER/REPO` when the real name is known).
 MIP_REPO = "OWNER/uipy"
 MIP_VERSION = "0.1.0"
+# line numbers cost heap on the device: kept only for debug builds (see above)
+OPT = "-O3"
+
+
+def debug_default():
+    """True when UIPY_MPY_DEBUG asks for line numbers (any value but "", "0")."""
+    return os.environ.get("UIPY_MPY_DEBUG", "") not in ("", "0")
 
 
 class BoardError(ValueError):
@@ -151,10 +170,15 @@ def plan(board, out_dir=None):
     return info
 
 
-def build(board, out_dir=None, quiet=False):
+def build(board, out_dir=None, quiet=False, debug=None):
     """Run mpy-cross -march=<arch> on every file of plan(board); return the plan with
-    "sizes": [(target, source bytes, mpy bytes)]. Prints a size table unless quiet."""
+    "sizes": [(target, source bytes, mpy bytes)]. Prints a size table unless quiet.
+    debug: keep line numbers (no -O3); None reads UIPY_MPY_DEBUG."""
     p = plan(board, out_dir)
+    if debug is None:
+        debug = debug_default()
+    p["debug"] = debug
+    opt = [] if debug else [OPT]
     mpy_cross = mpy_cross_path()
     out = p["out_dir"] if os.path.isabs(p["out_dir"]) else os.path.join(ROOT, p["out_dir"])
     sizes = []
@@ -162,8 +186,8 @@ def build(board, out_dir=None, quiet=False):
         dest = os.path.join(out, target)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         # -s: the name tracebacks show on the device (uipy/arp.py, not lib/uipy/arp.py)
-        r = subprocess.run([mpy_cross, "-march=" + p["arch"], "-s", target[:-4] + ".py", "-o", dest, src],
-                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+        cmd = [mpy_cross, "-march=" + p["arch"]] + opt + ["-s", target[:-4] + ".py", "-o", dest, src]
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
             raise BoardError("uipy: mpy-cross failed on %s:\n%s" % (src, r.stderr.strip()))
         sizes.append((target, os.path.getsize(os.path.join(ROOT, src)), os.path.getsize(dest)))
@@ -187,7 +211,8 @@ def _remove_stale(out, targets):
 
 def size_table(p):
     w = max(len(t) for t, _, _ in p["sizes"])
-    lines = ["%s (%s, -march=%s) -> %s" % (p["board"], p["port"], p["arch"], p["out_dir"]),
+    lines = ["%s (%s, -march=%s%s) -> %s" % (p["board"], p["port"], p["arch"],
+                                               "" if p.get("debug") else " " + OPT, p["out_dir"]),
              "%-*s %8s %8s" % (w, "module", ".py", ".mpy")]
     for target, py, mpy in p["sizes"]:
         lines.append("%-*s %8d %8d" % (w, target, py, mpy))
@@ -229,6 +254,8 @@ def main(argv=None):
     ap.add_argument("--board", action="append", default=[], help="a board (same as positional)")
     ap.add_argument("--out", help="output folder (one board only; default build/mpy/<board>)")
     ap.add_argument("--list", action="store_true", help="print the plan, build nothing")
+    ap.add_argument("--debug", action="store_true",
+                    help="keep line numbers in tracebacks (no %s; also UIPY_MPY_DEBUG=1)" % OPT)
     ap.add_argument("--mip-package", action="store_true", help="rewrite firmware/package.json")
     ap.add_argument("--repo", default=MIP_REPO, help="OWNER/REPO for the mip URLs (default %(default)s)")
     args = ap.parse_args(argv)
@@ -246,7 +273,7 @@ def main(argv=None):
                 for src, target in p["files"]:
                     print("  %s -> %s" % (src, target))
             else:
-                build(b, args.out)
+                build(b, args.out, debug=args.debug or None)
     except BoardError as e:
         print(e, file=sys.stderr)
         return 2

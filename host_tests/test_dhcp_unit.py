@@ -388,3 +388,57 @@ def test_bad_configuration_is_refused():
                {"hostname": "x" * 64}, {"retry_max_ms": 10}, {"init_delay_ms": -1}):
         with pytest.raises(ValueError):
             Dhcp(stack, **kw)
+
+
+def test_message_code_is_loaded_only_for_an_exchange():
+    """uipy.dhcp_msg is imported when an exchange begins and dropped once bound
+    (on a stock board code is heap); renewal loads it again."""
+    import sys
+    e = Env()
+    assert "uipy.dhcp_msg" not in sys.modules        # construction checked the settings, then dropped it
+    e.dhcp.start()
+    e.run(100)
+    assert e.dhcp.state == "SELECTING" and "uipy.dhcp_msg" in sys.modules
+    e.msgs()
+    e.dhcp.stop()
+    assert "uipy.dhcp_msg" not in sys.modules
+    e = Env()
+    e.bind(lease=10)
+    assert "uipy.dhcp_msg" not in sys.modules and e.dhcp.lease()["lease_s"] == 10
+    assert "uipy.dhcp_msg" not in sys.modules
+    e.msgs()
+    e.run(5500)                                       # T1: renewal
+    assert e.dhcp.state == "RENEWING" and "uipy.dhcp_msg" in sys.modules
+    for _ in range(40):
+        e.run(50)
+        for f in e.nic.sent:
+            if arp_request_for(f) == SERVER_IP:
+                e.nic.inbox.append(arp_reply(CLIENT_MAC, OFFERED, SERVER_IP))
+        msgs = e.msgs()
+        if msgs:
+            (_, req), = msgs
+            deliver(e.nic, reply(req, 5, lease=10), broadcast=False)
+            e.run(50)
+            break
+    assert e.dhcp.state == "BOUND" and e.dhcp.stats["renewed"] == 1
+    assert "uipy.dhcp_msg" not in sys.modules
+
+
+def test_no_memory_for_the_message_code_retries(monkeypatch):
+    import builtins
+    real = builtins.__import__
+    short = [True]
+
+    def imp(name, *a, **kw):
+        fromlist = a[2] if len(a) > 2 else kw.get("fromlist")
+        if short[0] and fromlist and "dhcp_msg" in fromlist:
+            raise MemoryError
+        return real(name, *a, **kw)
+    e = Env()
+    monkeypatch.setattr(builtins, "__import__", imp)
+    e.dhcp.start()
+    e.run(2500)
+    assert e.dhcp.stats["no_memory"] >= 2 and not e.msgs()
+    short[0] = False
+    e.run(1100)
+    assert e.dhcp.state == "SELECTING" and len(e.msgs()) == 1

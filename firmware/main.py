@@ -26,6 +26,9 @@ DEFAULTS = {
 }
 
 
+RETRY_MAX_S = 30               # longest wait between tries to bring the NIC up
+
+
 class ConfigError(ValueError):
     pass
 
@@ -141,13 +144,30 @@ class Device:
                 self.check()
 
 
+def start(cfg, sleep=time.sleep, tries=None):
+    """Device(cfg), retried while the NIC fails to come up (a chip that does not
+    answer: loose wire, held in reset, no power): the error is logged and the
+    next try waits 1, 2, 4 ... s, at most RETRY_MAX_S.  None after tries failures."""
+    delay = 1
+    while tries is None or tries > 0:
+        try:
+            return Device(cfg)
+        except OSError as e:
+            log("network chip not ready: %s; retrying in %d s" % (e, delay))
+        sleep(delay)
+        delay = delay * 2 if delay * 2 < RETRY_MAX_S else RETRY_MAX_S
+        if tries is not None:
+            tries -= 1
+    return None
+
+
 def main(config_path="config.json"):
     try:
         cfg = load_config(config_path)
     except ConfigError as e:
         print(e)
         return
-    device = Device(cfg)
+    device = start(cfg)
     device.check()
     device.run()
 

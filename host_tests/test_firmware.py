@@ -58,3 +58,25 @@ def test_static_address_device_serves_page_over_pipe(tmp_path):
     status = json.loads(got["/status.json"].split(b"\r\n\r\n", 1)[1])
     assert status["name"] == "fwtest" and status["address"] == "198.18.0.20"
     assert status["board"] == "virtual" and status["dhcp"] == "static"
+
+
+def test_nic_that_does_not_come_up_is_retried_with_backoff(monkeypatch, capsys):
+    fw = firmware()
+    made = []
+
+    class Flaky:
+        def __init__(self, cfg):
+            made.append(cfg)
+            if len(made) < 8:
+                raise OSError("W5500 not answering: VERSIONR read 0xFF")
+    monkeypatch.setattr(fw, "Device", Flaky)
+    waits = []
+    device = fw.start({"board": "x"}, sleep=waits.append)
+    assert isinstance(device, Flaky) and len(made) == 8
+    assert waits == [1, 2, 4, 8, 16, 30, 30]
+    out = capsys.readouterr().out
+    assert out.count("network chip not ready: W5500 not answering") == 7
+    assert "retrying in 30 s" in out
+    waits = []
+    monkeypatch.setattr(fw, "Device", lambda cfg: (_ for _ in ()).throw(OSError("gone")))
+    assert fw.start({}, sleep=waits.append, tries=3) is None and waits == [1, 2, 4]

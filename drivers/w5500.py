@@ -213,16 +213,14 @@ class W5500:
                 break
             _sleep_ms(1)
         if v == 0xFF:
-            raise W5500Error(
-                "W5500 not answering: VERSIONR read 0xFF (expected 0x04); MISO floating "
-                "or pulled high: check MISO wiring, the CS pin, power and reset")
-        if v == 0:
-            raise W5500Error(
-                "W5500 not answering: VERSIONR read 0x00 (expected 0x04); check "
-                "MISO/MOSI/SCK/CS wiring, power and reset")
-        raise W5500Error(
-            "W5500 not recognised: VERSIONR read 0x%02X (expected 0x04); wrong chip, "
-            "SPI mode (use mode 0) or clock too fast for the wiring" % v)
+            what, hint = "not answering", ("MISO floating or pulled high: check MISO wiring, "
+                                           "the CS pin, power and reset")
+        elif v == 0:
+            what, hint = "not answering", "check MISO/MOSI/SCK/CS wiring, power and reset"
+        else:
+            what, hint = "not recognised", ("wrong chip, SPI mode (use mode 0) or clock too "
+                                            "fast for the wiring")
+        raise W5500Error("W5500 %s: VERSIONR read 0x%02X (expected 0x04); %s" % (what, v, hint))
 
     def _command(self, cmd):
         self._write8(_SN_CR, _S0_W, cmd)

@@ -21,7 +21,7 @@ def mac_of(i):
 def cached(stack, ip):
     a, b, c, d = (int(x) for x in ip.split("."))
     buf = bytearray(6)
-    if stack.arp.lookup_into((a << 8) | b, (c << 8) | d, buf, 0):
+    if stack.arp.lookup_into((a << 8) | b, (c << 8) | d, buf, 0) >= 0:
         return buf.hex(":")
     return None
 

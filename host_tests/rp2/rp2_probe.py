@@ -2,9 +2,10 @@
 CPU time and heap allocation per packet, in the board's own clock
 (time.ticks_us: simulated cycles at 125 MHz in the emulator).
 
-Each probe prints lines "name value". The TCP probes use two stacks on a link
-that copies frames with slice assignment (C memcpy), so the figures are the
-stack's own work; what the SPI chip costs is measured apart (the driver).
+Each probe prints lines "name value". The TCP probes use two stacks on
+mpy_pair's RingLink (frames copied with compat.copy_into, allocating nothing,
+so no garbage collection runs inside a timing); what the SPI chip costs is
+measured apart (the driver).
 """
 import gc
 import micropython
@@ -14,43 +15,6 @@ from uipy.compat import VirtualClock
 from uipy.stack import Stack
 
 SEGMENT = 1460
-
-
-class FastLink:
-    """One end of an in-memory link: a ring of preallocated frame buffers."""
-
-    def __init__(self, mac, slots=6):
-        self.mac = mac
-        self.peer = None
-        self.bufs = [memoryview(bytearray(1536)) for _ in range(slots)]
-        self.lens = [0] * slots
-        self.head = 0
-        self.count = 0
-        self.sent = 0
-
-    def send(self, mv, n):
-        p = self.peer
-        if p.count == len(p.bufs):
-            return False
-        i = (p.head + p.count) % len(p.bufs)
-        p.bufs[i][0:n] = mv[0:n]
-        p.lens[i] = n
-        p.count += 1
-        self.sent += 1
-        return True
-
-    def recv_into(self, mv):
-        if not self.count:
-            return 0
-        i = self.head
-        n = self.lens[i]
-        mv[0:n] = self.bufs[i][0:n]
-        self.head = (i + 1) % len(self.bufs)
-        self.count -= 1
-        return n
-
-    def link_up(self):
-        return True
 
 
 class Sink:
@@ -65,9 +29,9 @@ class Sink:
             self.received += len(conn.data)
 
 
-def pair(conns=4, link=FastLink):
-    """Two stacks on a link; link=mpy_pair.RingLink for the heap_lock checks
-    (it copies with compat.copy_into: slower, but allocates nothing)."""
+def pair(conns=4):
+    """Two stacks on an in-memory link, one virtual clock."""
+    from mpy_pair import RingLink as link
     clock = VirtualClock(5000)
     la = link(b"\x02\x00\x00\x00\x0a\x0a")
     lb = link(b"\x02\x00\x00\x00\x0b\x0b")
@@ -85,8 +49,8 @@ def settle(clock, a, b, rounds=20):
         b.poll()
 
 
-def connected_pair(link=FastLink):
-    clock, a, b, la, lb = pair(link=link)
+def connected_pair():
+    clock, a, b, la, lb = pair()
     client, server = Sink(), Sink()
     b.listen(80, server.handler, backlog=4)
     a.connect(b"\xc6\x12\x00\x0b", 80, client.handler)
@@ -115,6 +79,7 @@ def tcp_rx(rounds=30):
         for k in range(2):
             sent = la.sent
             before = client.received
+            gc.collect()                        # no collection inside the timing
             t0 = ticks_us()
             a.poll()
             dt = ticks_diff(ticks_us(), t0)
@@ -122,6 +87,7 @@ def tcp_rx(rounds=30):
                 (with_ack if la.sent > sent else without).append(dt)
         settle(clock, a, b, 3)
     print("tcp_rx_segment_us", best(with_ack) if with_ack else -1)
+    print("rx_rounds", len(with_ack), len(without), with_ack, without)
     print("tcp_rx_segment_noack_us", best(without) if without else -1)
 
 
@@ -132,6 +98,7 @@ def tcp_tx(rounds=30):
     times = []
     for _ in range(rounds):
         sent = la.sent
+        gc.collect()
         t0 = ticks_us()
         client.conn.send(data)
         while la.sent == sent:
@@ -184,8 +151,7 @@ def locked(stack):
 
 def alloc_syn_and_send(rounds=10):
     """heap_lock checks for the SYN path and for conn.send() until the segment is out."""
-    from mpy_pair import RingLink
-    clock, a, b, la, lb = pair(conns=4, link=RingLink)
+    clock, a, b, la, lb = pair(conns=4)
     server = Sink()
     b.listen(80, server.handler, backlog=4)
     ok = 0
@@ -198,7 +164,7 @@ def alloc_syn_and_send(rounds=10):
         a.tcp.abort(c)
         settle(clock, a, b, 3)
     print("syn heap_locked=%s rounds=%d/%d" % ("ok" if ok == rounds else "FAILED", ok, rounds))
-    clock, a, b, la, lb, client, server = connected_pair(RingLink)
+    clock, a, b, la, lb, client, server = connected_pair()
     data = bytes(SEGMENT)
     ok = 0
     for r in range(rounds + 2):

@@ -4,7 +4,7 @@ A received frame is read straight into the buffer; replies are written into
 the same buffer and sent before the next frame is read.  IP options are
 stripped on input, so every transport header starts at TRANSPORT.
 """
-from uipy.compat import const
+from uipy.compat import const, copy_into
 
 FRAME_MAX = const(1514)       # Ethernet II without FCS
 FRAME_MIN = const(60)         # shorter frames are padded with zeros
@@ -31,7 +31,9 @@ def new_buffer():
 
 def copy_within(buf, dst, src, n):
     """Copy n bytes inside buf without allocating (a slice would allocate)."""
-    if dst < src:
+    if dst + n <= src or src + n <= dst:
+        copy_into(buf, dst, buf, src, n)      # apart: the fast copy
+    elif dst < src:
         for i in range(n):
             buf[dst + i] = buf[src + i]
     else:

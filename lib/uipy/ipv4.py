@@ -43,6 +43,8 @@ class Ipv4:
         self.group_lo = [0] * groups
         self.handlers = {}            # protocol number -> input(payload_len); filled by the stack
         self.arp_pending = False      # the last send() became an ARP request
+        self._hop_hi = self._hop_lo = self._hop_slot = 0
+        self.forget_hop()
 
     # --- input ---
 
@@ -55,20 +57,25 @@ class Ipv4:
             stats["ip_drop_header"] += 1
             return
         hlen = (buf[IP] & 0x0F) * 4
-        total = get16(buf, IP + 2)
+        total = (buf[IP + 2] << 8) | buf[IP + 3]
         if hlen < 20 or total < hlen or IP + total > n:
             stats["ip_drop_header"] += 1
             return
         if sum16(buf, IP, hlen, 0) != 0xFFFF:
             stats["ip_drop_checksum"] += 1
             return
-        if get16(buf, IP + 6) & 0x3FFF:      # more-fragments flag or an offset
+        if buf[IP + 6] & 0x3F or buf[IP + 7]:  # more-fragments flag or an offset
             stats["ip_drop_fragment"] += 1
             return
-        if not self._source_ok() :
+        if not self._source_ok((buf[IP_SRC] << 8) | buf[IP_SRC + 1], (buf[IP_SRC + 2] << 8) | buf[IP_SRC + 3]):
             stats["ip_drop_source"] += 1
             return
-        broadcast = self._dest_kind()
+        hi = (buf[IP_DST] << 8) | buf[IP_DST + 1]
+        lo = (buf[IP_DST + 2] << 8) | buf[IP_DST + 3]
+        if hi == s.ip_hi and lo == s.ip_lo and (hi | lo):
+            broadcast = 0                     # ours: the common case, decided here
+        else:
+            broadcast = self._dest_kind(hi, lo)
         if broadcast < 0 and (s.ip_hi | s.ip_lo) == 0 and buf[IP + 9] == PROTO_UDP and \
                 n >= IP + hlen + 4 and get16(buf, IP + hlen + 2) == 68:
             broadcast = 0                 # no address yet: a DHCP server may answer unicast
@@ -84,16 +91,15 @@ class Ipv4:
             return
         handler(total - 20, broadcast)
 
-    def _source_ok(self):
+    def _source_ok(self, hi, lo):
         """Refuse broadcast, multicast, zero-net and loopback sources (no replies to them)."""
-        buf = self.stack.buf
-        first = buf[IP_SRC]
+        first = hi >> 8
         if first >= 224 or first == 127:
             return False
         if first == 0:
             # 0.0.0.0 is a legal source only for broadcasts (DHCP discover)
-            return get16(buf, IP_SRC) == 0 and get16(buf, IP_SRC + 2) == 0
-        return not self.subnet_broadcast(get16(buf, IP_SRC), get16(buf, IP_SRC + 2))
+            return hi == 0 and lo == 0
+        return (lo | self.stack.mask_lo) != 0xFFFF or not self.subnet_broadcast(hi, lo)
 
     def on_link(self, hi, lo):
         """hi.lo (two 16-bit halves) is in our subnet."""
@@ -107,12 +113,9 @@ class Ipv4:
         return s.mask_lo < 0xFFFE and (hi | s.mask_hi) == 0xFFFF and (lo | s.mask_lo) == 0xFFFF and \
             self.on_link(hi, lo)
 
-    def _dest_kind(self):
+    def _dest_kind(self, hi, lo):
         """0 for our unicast address, 1 for a broadcast we accept, -1 otherwise."""
         s = self.stack
-        buf = s.buf
-        hi = get16(buf, IP_DST)
-        lo = get16(buf, IP_DST + 2)
         if hi == s.ip_hi and lo == s.ip_lo and (hi | lo):
             return 0
         if hi == 0xFFFF and lo == 0xFFFF:
@@ -177,18 +180,24 @@ class Ipv4:
         source and type.  Returns the frame length."""
         s = self.stack
         buf = s.buf
+        total = payload_len + 20
+        ident = self.ident
+        self.ident = (ident + 1) & 0xFFFF
         buf[IP] = 0x45
         buf[IP + 1] = 0
-        put16(buf, IP + 2, payload_len + 20)
-        put16(buf, IP + 4, self.ident)
-        self.ident = (self.ident + 1) & 0xFFFF
+        buf[IP + 2] = total >> 8
+        buf[IP + 3] = total & 0xFF
+        buf[IP + 4] = ident >> 8
+        buf[IP + 5] = ident & 0xFF
         buf[IP + 6] = 0
         buf[IP + 7] = 0
         buf[IP + 8] = ttl or self.ttl
         buf[IP + 9] = proto
         buf[IP + 10] = 0
         buf[IP + 11] = 0
-        put16(buf, IP + 10, ~sum16(buf, IP, 20, 0) & 0xFFFF)
+        c = ~sum16(buf, IP, 20, 0)
+        buf[IP + 10] = (c >> 8) & 0xFF
+        buf[IP + 11] = c & 0xFF
         buf[6:12] = s.mac
         buf[12] = 0x08
         buf[13] = 0x00
@@ -198,6 +207,10 @@ class Ipv4:
     def send_reply(self, proto, payload_len):
         """Send a reply prepared with prepare_reply (Ethernet destination known)."""
         self.stack.send_frame(self.finish(proto, payload_len))
+
+    def forget_hop(self):
+        """Drop the remembered next hop (the address or the gateway changed)."""
+        self._hop_dst_hi = self._hop_dst_lo = -1
 
     def next_hop_unconfirmed(self, hi, lo):
         """No answers come back from hi.lo: have ARP check the next hop's MAC."""
@@ -216,8 +229,11 @@ class Ipv4:
         self.arp_pending = False
         buf[IP_SRC:IP_SRC + 4] = s.ip
         n = self.finish(proto, payload_len, ttl)
-        hi = get16(buf, IP_DST)
-        lo = get16(buf, IP_DST + 2)
+        hi = (buf[IP_DST] << 8) | buf[IP_DST + 1]
+        lo = (buf[IP_DST + 2] << 8) | buf[IP_DST + 3]
+        if hi == self._hop_dst_hi and lo == self._hop_dst_lo and s.arp.mac_into(self._hop_slot, self._hop_hi,
+                                                                               self._hop_lo, buf, 0):
+            return s.send_frame(n)            # the same destination as last time, still resolved
         if (hi == 0xFFFF and lo == 0xFFFF) or self.subnet_broadcast(hi, lo):
             buf[0:6] = BROADCAST_MAC
             return s.send_frame(n)
@@ -229,13 +245,21 @@ class Ipv4:
             buf[4] = lo >> 8
             buf[5] = lo & 0xFF
             return s.send_frame(n)
+        dst_hi = hi
+        dst_lo = lo
         if not self.on_link(hi, lo):
             if (s.gw_hi | s.gw_lo) == 0:
                 s.stats["ip_no_route"] += 1
                 return False
             hi = s.gw_hi
             lo = s.gw_lo
-        if s.arp.lookup_into(hi, lo, buf, 0):
+        i = s.arp.lookup_into(hi, lo, buf, 0)
+        if i >= 0:
+            self._hop_dst_hi = dst_hi         # remember the next hop of this destination
+            self._hop_dst_lo = dst_lo
+            self._hop_hi = hi
+            self._hop_lo = lo
+            self._hop_slot = i
             return s.send_frame(n)
         s.stats["arp_miss"] += 1
         self.arp_pending = True

@@ -1,7 +1,7 @@
 """The Stack: configuration, the Ethernet layer, poll() and the periodic tick."""
 from uipy import compat
 from uipy.compat import ticks_add, ticks_diff
-from uipy.frame import FRAME_MAX, FRAME_MIN, new_buffer, equal_at, get16
+from uipy.frame import FRAME_MAX, FRAME_MIN, new_buffer
 from uipy.stats import new_counters
 from uipy.arp import Arp
 from uipy.ipv4 import Ipv4, ip_bytes, ip_str, PROTO_ICMP, PROTO_UDP, PROTO_TCP
@@ -47,6 +47,8 @@ class Stack:
                 raise ValueError("uipy: %s must be a positive int, got %r" % (name, value))
         self.nic = nic
         self.mac = _check_mac(getattr(nic, "mac", None))
+        m = self.mac                  # in 16-bit halves: the input test compares ints
+        self._mac0, self._mac1, self._mac2 = (m[0] << 8) | m[1], (m[2] << 8) | m[3], (m[4] << 8) | m[5]
         self.clock = clock or compat.ticks_ms
         self.now = self.clock()
         self.buf, self.mv = new_buffer()
@@ -111,6 +113,7 @@ class Stack:
         self.mask_hi, self.mask_lo = mhi, mlo
         self.net_hi, self.net_lo = hi & mhi, lo & mlo
         self.gw_hi, self.gw_lo = gw_hi, gw_lo
+        self.ipv4.forget_hop()
         self.arp.clear()
         self.arp.announce()
 
@@ -126,6 +129,7 @@ class Stack:
         self.mask_hi = self.mask_lo = 0xFFFF
         self.net_hi = self.net_lo = 0
         self.gw_hi = self.gw_lo = 0
+        self.ipv4.forget_hop()
         self.arp.clear()
 
     @property
@@ -205,10 +209,11 @@ class Stack:
                     not self.ipv4.group_mac(buf):
                 stats["drop_not_for_us"] += 1     # a multicast group we have not joined
                 return
-        elif not equal_at(buf, 0, self.mac):
+        elif ((buf[0] << 8) | buf[1]) != self._mac0 or ((buf[2] << 8) | buf[3]) != self._mac1 \
+                or ((buf[4] << 8) | buf[5]) != self._mac2:
             stats["drop_not_for_us"] += 1
             return
-        kind = get16(buf, 12)
+        kind = (buf[12] << 8) | buf[13]
         if kind == ETHERTYPE_IPV4:
             self.ipv4.input(n)
         elif kind == ETHERTYPE_ARP:

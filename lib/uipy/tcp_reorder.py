@@ -14,6 +14,7 @@ class ReorderStore:
         self.owner = [None] * slots  # type: list
         self.seq = [0] * slots        # receive offset of the first byte
         self.len = [0] * slots
+        self.held = 0                 # slots in use (0: nothing to look through)
 
     def hold(self, c, seq, start, n):
         """Keep n bytes of the buffer from start, received for c at offset seq."""
@@ -30,6 +31,7 @@ class ReorderStore:
         self.owner[slot] = c
         self.seq[slot] = seq
         self.len[slot] = n
+        self.held += 1
         self.stack.stats["tcp_reorder_stored"] += 1
 
     def next_for(self, c):
@@ -42,9 +44,11 @@ class ReorderStore:
             end = seq + self.len[i]
             if end <= c.rcv_nxt:
                 self.owner[i] = None          # already covered by a retransmission
+                self.held -= 1
             elif seq <= c.rcv_nxt:
                 base = i * self.mss
                 self.owner[i] = None
+                self.held -= 1
                 skip = c.rcv_nxt - seq
                 c.rcv_nxt = end
                 self.stack.stats["tcp_reorder_delivered"] += 1
@@ -55,6 +59,7 @@ class ReorderStore:
         for i in range(len(self.owner)):
             if self.owner[i] is c:
                 self.owner[i] = None
+                self.held -= 1
 
     def rebase(self, c, shift):
         for i in range(len(self.owner)):

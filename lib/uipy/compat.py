@@ -141,3 +141,31 @@ if MICROPYTHON:
         from uipy.csum_viper import copy_viper as copy_into
     except (ImportError, SyntaxError, MemoryError, ValueError):
         pass  # ValueError: a .mpy built for another firmware version
+
+
+# --- the IPv4 header around addresses already in the buffer (frame offsets 14..33) ---
+
+def ip_header_loop(buf, total, ident, ttl_proto):
+    buf[14] = 0x45
+    buf[15] = 0
+    buf[16] = total >> 8
+    buf[17] = total & 0xFF
+    buf[18] = ident >> 8
+    buf[19] = ident & 0xFF
+    buf[20] = 0
+    buf[21] = 0
+    buf[22] = ttl_proto >> 8
+    buf[23] = ttl_proto & 0xFF
+    buf[24] = 0
+    buf[25] = 0
+    c = ~sum16(buf, 14, 20, 0)
+    buf[24] = (c >> 8) & 0xFF
+    buf[25] = c & 0xFF
+
+
+ip_header = ip_header_loop
+if MICROPYTHON:
+    try:
+        from uipy.csum_viper import ip_header_viper as ip_header
+    except (ImportError, SyntaxError, MemoryError, ValueError):
+        pass

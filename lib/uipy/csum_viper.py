@@ -76,3 +76,31 @@ def copy_viper(dst, dst_off: int, src, src_off: int, n: int):
         ptr8(d)[0] = ptr8(s)[0]
         d += 1
         s += 1
+
+
+@micropython.viper
+def ip_header_viper(buf, total: int, ident: int, ttl_proto: int):
+    """The IPv4 header at buf[14:34] around the addresses already in place:
+    version and length, total length, identification, no fragmentation,
+    TTL and protocol (ttl_proto = ttl << 8 | protocol), header checksum."""
+    p = ptr8(buf)
+    p[14] = 0x45
+    p[15] = 0
+    p[16] = total >> 8
+    p[17] = total
+    p[18] = ident >> 8
+    p[19] = ident
+    p[20] = 0
+    p[21] = 0
+    p[22] = ttl_proto >> 8
+    p[23] = ttl_proto
+    s = 0x4500 + (total & 0xFFFF) + (ident & 0xFFFF) + (ttl_proto & 0xFFFF)
+    i = 26
+    while i < 34:
+        s += (p[i] << 8) | p[i + 1]
+        i += 2
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    s = ~s
+    p[24] = s >> 8
+    p[25] = s

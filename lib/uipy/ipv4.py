@@ -1,5 +1,5 @@
 """IPv4 (RFC 791): input validation and dispatch, header output and next-hop routing."""
-from uipy.compat import const, sum16
+from uipy.compat import const, ip_header, sum16
 from uipy.frame import IP, IP_SRC, IP_DST, TRANSPORT, BROADCAST_MAC, copy_within, get16, put16
 
 PROTO_ICMP = const(1)
@@ -180,24 +180,9 @@ class Ipv4:
         source and type.  Returns the frame length."""
         s = self.stack
         buf = s.buf
-        total = payload_len + 20
         ident = self.ident
         self.ident = (ident + 1) & 0xFFFF
-        buf[IP] = 0x45
-        buf[IP + 1] = 0
-        buf[IP + 2] = total >> 8
-        buf[IP + 3] = total & 0xFF
-        buf[IP + 4] = ident >> 8
-        buf[IP + 5] = ident & 0xFF
-        buf[IP + 6] = 0
-        buf[IP + 7] = 0
-        buf[IP + 8] = ttl or self.ttl
-        buf[IP + 9] = proto
-        buf[IP + 10] = 0
-        buf[IP + 11] = 0
-        c = ~sum16(buf, IP, 20, 0)
-        buf[IP + 10] = (c >> 8) & 0xFF
-        buf[IP + 11] = c & 0xFF
+        ip_header(buf, payload_len + 20, ident, ((ttl or self.ttl) << 8) | proto)
         buf[6:12] = s.mac
         buf[12] = 0x08
         buf[13] = 0x00

@@ -89,7 +89,8 @@ class ChipBus:
                     emu.rst.value(self._read(1)[0])
                 elif kind == b"X":
                     self.clock.ns, n = struct.unpack("<dH", self._read(10))
-                    miso = emu.spi._transfer(self._read(n)) if emu.cs.value() == 0 else b"\xff" * n
+                    mosi = self._read(n)
+                    miso = emu.spi._transfer(mosi) if emu.cs.value() == 0 else b"\xff" * n
                     self.exchanges += 1
                     self.bytes += n
                     os.write(self.rep, bytes(miso) + bytes((self._pins(),)))
@@ -98,7 +99,8 @@ class ChipBus:
                     self._service()
                     os.write(self.rep, bytes((self._pins(),)))
                 else:
-                    raise ChipDied("uipy: unknown message %r from the RP2040 runner" % kind)
+                    raise ChipDied("uipy: unknown message %r from the RP2040 runner (then %r)"
+                                   % (kind, bytes(self._buf[:40])))
         except EOFError:
             pass                                  # the runner ended
         except Exception as e:                    # a model bug: the runner sees the pipe close

@@ -7,6 +7,7 @@ link, lease and URL on the console.  The virtual board (tools/demo.py) runs the
 very same file on the host with an emulated chip on a TAP device.
 """
 import json
+import sys
 import time
 
 from uipy.compat import ticks_ms, ticks_diff
@@ -64,6 +65,14 @@ def load_config(path="config.json", overrides=None):
     return cfg
 
 
+def forget(package):
+    """Drop package and its modules from sys.modules: code only needed once
+    becomes garbage (on a stock board code is heap); a later import loads it again."""
+    for name in list(sys.modules):
+        if name == package or name.startswith(package + "."):
+            del sys.modules[name]
+
+
 def log(msg):
     print("[%8.3f] %s" % (ticks_ms() / 1000, msg))
 
@@ -75,7 +84,10 @@ class Device:
         self.cfg = cfg
         if nic is None:
             import boards
-            nic = boards.nic(cfg["board"], **cfg.get("board_options", {}))
+            try:
+                nic = boards.nic(cfg["board"], **cfg.get("board_options", {}))
+            finally:
+                forget("boards")      # the wiring code runs once: its heap back
         self.nic = nic
         self.stack = Stack(nic, clock=clock, tcp={"conns": cfg["max_http_conns"] + 2})
         self.stack.hostname = cfg["hostname"]

@@ -57,7 +57,7 @@ class Recorder:
 
     def __call__(self, conn, events):
         self.conn = conn
-        self.events.append((conn.state_name, names(events)))
+        self.events.append((conn.state_name(), names(events)))
         if events & NEWDATA:
             self.data += conn.data
         if self.on_event:

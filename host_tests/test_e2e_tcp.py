@@ -66,7 +66,7 @@ class Session(KernelNet):
         return stack
 
     def conn_states(self):
-        return self.call(lambda s: [c.state_name for c in s.tcp.conns])
+        return self.call(lambda s: [c.state_name() for c in s.tcp.conns])
 
 
 def _session(tmp_path_factory, name, wrap=None, tcp=None):
@@ -231,7 +231,7 @@ def test_stack_connects_to_kernel(session):
     assert not any(e & (ABORTED | TIMEDOUT) for e in app.events)
     # uipy closed first: TIME-WAIT now (2 MSL = 4 s here; test_no_stuck_connections
     # sees the slot freed)
-    assert session.call(lambda s: conn.state_name) in ("TIME-WAIT", "CLOSED")
+    assert session.call(lambda s: conn.state_name()) in ("TIME-WAIT", "CLOSED")
     after = session.stats()
     d = delta(before, after, "tcp_connects", "tcp_rst_tx", "tcp_rst_rx", "tcp_timeouts")
     assert d == {"tcp_connects": 1, "tcp_rst_tx": 0, "tcp_rst_rx": 0, "tcp_timeouts": 0}

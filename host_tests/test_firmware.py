@@ -52,7 +52,7 @@ def test_static_address_device_serves_page_over_pipe(tmp_path):
         rec = Recorder(lambda c, ev, path=path: c.send(b"GET %s HTTP/1.0\r\n\r\n" % path.encode())
                        if ev & CONNECTED else None)
         conn = pair.a.connect("198.18.0.20", 80, rec)
-        pair.run(3000, until=lambda: conn.state_name in ("CLOSED", "TIME-WAIT"))
+        pair.run(3000, until=lambda: conn.state_name() in ("CLOSED", "TIME-WAIT"))
         got[path] = bytes(rec.data)
     assert got["/"].startswith(b"HTTP/1.1 200") and b"<html" in got["/"].lower()
     status = json.loads(got["/status.json"].split(b"\r\n\r\n", 1)[1])

@@ -420,7 +420,7 @@ def test_pipelined_close_leaves_no_half_open_connection(root):
     assert closed_by_server(srv, rec)
     rec.conn.close()
     # the client's FIN gets in (the window was opened again): TIME-WAIT, not FIN-WAIT-2
-    assert srv.run(1000, lambda: [c.state_name for c in srv.server_conns()] == ["TIME-WAIT"])
+    assert srv.run(1000, lambda: [c.state_name() for c in srv.server_conns()] == ["TIME-WAIT"])
 
 
 def test_half_closed_client_still_answered(root):
@@ -501,8 +501,8 @@ def test_large_file_in_chunks(root):
     for _ in range(60000):
         srv.pair.step(1)
         for c in srv.server_conns():
-            most_objects = max(most_objects, 4 - c.send_queue_free)     # queue_slots=4
-            most_unacked = max(most_unacked, c.unacked)
+            most_objects = max(most_objects, 4 - c.send_queue_free())     # queue_slots=4
+            most_unacked = max(most_unacked, c.unacked())
         if len(rec.data) >= BIG + 100:
             try:
                 if parse(rec.data):
@@ -611,7 +611,7 @@ def client(conn, ev):
         state["closed"] = True
 
 c = b.connect("198.18.0.10", 80, client)
-run(clock, a, b, 500, lambda: c.state_name == "ESTABLISHED")
+run(clock, a, b, 500, lambda: c.state_name() == "ESTABLISHED")
 c.send(b"GET / HTTP/1.1\r\n\r\nGET /status.json HTTP/1.1\r\n\r\nGET /%2e%2e/x HTTP/1.1\r\nConnection: close\r\n\r\n")
 run(clock, a, b, 5000, lambda: state["closed"])
 text = bytes(got)

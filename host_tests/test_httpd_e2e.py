@@ -310,10 +310,10 @@ def test_no_connection_left_behind(session):
     deadline = time.monotonic() + 12
     while time.monotonic() < deadline:
         if session.active() == 0 and not session.call(
-                lambda s: [c.state_name for c in s.tcp.conns if c.state]):
+                lambda s: [c.state_name() for c in s.tcp.conns if c.state]):
             break
         time.sleep(0.2)
     assert session.active() == 0
-    assert session.call(lambda s: [c.state_name for c in s.tcp.conns if c.state]) == []
+    assert session.call(lambda s: [c.state_name() for c in s.tcp.conns if c.state]) == []
     assert session.stats()["handler_errors"] == 0
     assert session.call(lambda s: len(session.http._pool)) == MAX_CONNS

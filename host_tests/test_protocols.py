@@ -208,7 +208,7 @@ def test_clear_address_resets_tcp_connections():
     nic.take()
     conn = next(c for c in stack.tcp.conns if c.state)
     stack.clear_address()
-    assert conn.state_name == "CLOSED"
+    assert conn.state_name() == "CLOSED"
 
 
 def test_slash31_has_no_broadcast_address():

@@ -155,11 +155,11 @@ def sink(conn, ev):
         state['err'] = ev
 def source(conn, ev):
     if ev & (CONNECTED | ACKED):
-        while state['sent'] < TOTAL and conn.send_queue_free:
+        while state['sent'] < TOTAL and conn.send_queue_free():
             n = min(len(block), TOTAL - state['sent'])
             conn.send(block if n == len(block) else block[:n])
             state['sent'] += n
-        if state['sent'] >= TOTAL and conn.unacked == 0:
+        if state['sent'] >= TOTAL and conn.unacked() == 0:
             conn.close()
             state['done'] += 1
     if ev & (ABORTED | TIMEDOUT):

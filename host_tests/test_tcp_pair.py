@@ -16,7 +16,7 @@ def established_pair(tcp_a=None, tcp_b=None, server=None, **kw):
     p.b.listen(80, srv)
     cli = Recorder()
     conn = p.a.connect(IP_B, 80, cli)
-    assert p.run(3000, until=lambda: conn.state_name == "ESTABLISHED" and srv.conn is not None)
+    assert p.run(3000, until=lambda: conn.state_name() == "ESTABLISHED" and srv.conn is not None)
     return p, conn, cli, srv
 
 
@@ -30,7 +30,7 @@ class Sender:
         self.close = close
 
     def pump(self, conn):
-        while self.pos < len(self.payload) and conn.send_queue_free:
+        while self.pos < len(self.payload) and conn.send_queue_free():
             piece = memoryview(self.payload)[self.pos:self.pos + self.chunk]
             assert conn.send(piece)
             self.pos += len(piece)
@@ -46,19 +46,19 @@ def test_active_and_passive_open_and_close_walk_every_state():
     conn.send(b"request")
     p.run(300, until=lambda: bytes(srv.data) == b"request")
     conn.close()
-    assert conn.state_name == "FIN-WAIT-1"
-    p.run(300, until=lambda: srv.conn.state_name == "CLOSE-WAIT" and conn.state_name == "FIN-WAIT-2")
+    assert conn.state_name() == "FIN-WAIT-1"
+    p.run(300, until=lambda: srv.conn.state_name() == "CLOSE-WAIT" and conn.state_name() == "FIN-WAIT-2")
     assert srv.saw("CLOSED")
     # half-close: the server may still send after the client's FIN
     srv.conn.send(b"late reply")
     p.run(300, until=lambda: bytes(cli.data) == b"late reply")
-    assert conn.state_name == "FIN-WAIT-2"
+    assert conn.state_name() == "FIN-WAIT-2"
     srv.conn.close()
-    assert srv.conn.state_name == "LAST-ACK"
-    p.run(300, until=lambda: conn.state_name == "TIME-WAIT")
-    assert srv.conn.state_name == "CLOSED" and cli.saw("CLOSED")
+    assert srv.conn.state_name() == "LAST-ACK"
+    p.run(300, until=lambda: conn.state_name() == "TIME-WAIT")
+    assert srv.conn.state_name() == "CLOSED" and cli.saw("CLOSED")
     p.run(2 * p.a.tcp.msl_ms + 200)
-    assert conn.state_name == "CLOSED"
+    assert conn.state_name() == "CLOSED"
     assert p.a.stats["handler_errors"] == p.b.stats["handler_errors"] == 0
 
 
@@ -72,9 +72,9 @@ def test_simultaneous_open():
     ca = p.a.connect(IP_B, 5000, ra, local_port=6000)
     cb = p.b.connect(IP_A, 6000, rb, local_port=5000)
     states = set()
-    p.run(3000, until=lambda: states.update((ca.state_name, cb.state_name)) or
-          (ca.state_name == cb.state_name == "ESTABLISHED"))
-    assert ca.state_name == cb.state_name == "ESTABLISHED"
+    p.run(3000, until=lambda: states.update((ca.state_name(), cb.state_name())) or
+          (ca.state_name() == cb.state_name() == "ESTABLISHED"))
+    assert ca.state_name() == cb.state_name() == "ESTABLISHED"
     assert "SYN-RECEIVED" in states
     assert ra.saw("CONNECTED") and rb.saw("CONNECTED")
     ca.send(b"ping")
@@ -88,12 +88,12 @@ def test_simultaneous_close_goes_through_closing():
     seen = set()
     conn.close()
     srv.conn.close()            # both FINs cross
-    p.run(1000, until=lambda: seen.update((conn.state_name, srv.conn.state_name)) or
-          conn.state_name == srv.conn.state_name == "TIME-WAIT")
+    p.run(1000, until=lambda: seen.update((conn.state_name(), srv.conn.state_name())) or
+          conn.state_name() == srv.conn.state_name() == "TIME-WAIT")
     assert "CLOSING" in seen
-    assert conn.state_name == srv.conn.state_name == "TIME-WAIT"
+    assert conn.state_name() == srv.conn.state_name() == "TIME-WAIT"
     p.run(2 * p.a.tcp.msl_ms + 200)
-    assert conn.state_name == srv.conn.state_name == "CLOSED"
+    assert conn.state_name() == srv.conn.state_name() == "CLOSED"
 
 
 def test_connection_refused_is_aborted():
@@ -101,7 +101,7 @@ def test_connection_refused_is_aborted():
     cli = Recorder()
     conn = p.a.connect(IP_B, 81, cli)
     p.run(2000, until=lambda: cli.saw("ABORTED"))
-    assert cli.events[-1] == ("CLOSED", ["ABORTED"]) and conn.state_name == "CLOSED"
+    assert cli.events[-1] == ("CLOSED", ["ABORTED"]) and conn.state_name() == "CLOSED"
     assert p.b.stats["tcp_rst_tx"] == 1
 
 
@@ -121,7 +121,7 @@ def test_syn_timeout_backs_off_then_timedout():
             sent_at.append(p.clock.now)
         if cli.saw("TIMEDOUT"):
             break
-    assert cli.events[-1][1] == ["TIMEDOUT"] and conn.state_name == "CLOSED"
+    assert cli.events[-1][1] == ["TIMEDOUT"] and conn.state_name() == "CLOSED"
     gaps = [b - a for a, b in zip(sent_at, sent_at[1:])]
     assert len(gaps) == 3 and gaps[1] >= 1.9 * gaps[0] and gaps[2] >= 1.9 * gaps[1], gaps
 
@@ -139,7 +139,7 @@ def test_data_rto_backoff_and_timedout():
             sent_at.append(p.clock.now)
         if cli.saw("TIMEDOUT"):
             break
-    assert cli.saw("TIMEDOUT") and conn.state_name == "CLOSED"
+    assert cli.saw("TIMEDOUT") and conn.state_name() == "CLOSED"
     gaps = [b - a for a, b in zip(sent_at, sent_at[1:])]
     assert len(gaps) >= 4
     for a, b in zip(gaps, gaps[1:]):
@@ -170,15 +170,15 @@ def test_backlog_overflow_drops_syn_then_admits():
     p.b.listen(80, srv, backlog=1)
     r1, r2 = Recorder(), Recorder()
     c1 = p.a.connect(IP_B, 80, r1)
-    p.run(2000, until=lambda: c1.state_name == "ESTABLISHED")
+    p.run(2000, until=lambda: c1.state_name() == "ESTABLISHED")
     c2 = p.a.connect(IP_B, 80, r2)
     p.run(500)
-    assert c2.state_name == "SYN-SENT" and p.b.stats["tcp_syn_backlog_full"] >= 1
+    assert c2.state_name() == "SYN-SENT" and p.b.stats["tcp_syn_backlog_full"] >= 1
     c1.close()
-    p.run(500, until=lambda: srv.conn.state_name == "CLOSE-WAIT")
+    p.run(500, until=lambda: srv.conn.state_name() == "CLOSE-WAIT")
     srv.conn.close()
-    p.run(10000, until=lambda: c2.state_name == "ESTABLISHED")
-    assert c2.state_name == "ESTABLISHED"
+    p.run(10000, until=lambda: c2.state_name() == "ESTABLISHED")
+    assert c2.state_name() == "ESTABLISHED"
 
 
 def test_connection_table_full_and_time_wait_recycled():
@@ -188,7 +188,7 @@ def test_connection_table_full_and_time_wait_recycled():
     for _ in range(2):
         r = Recorder()
         c = p.a.connect(IP_B, 80, r)
-        p.run(1000, until=lambda: c.state_name == "ESTABLISHED")
+        p.run(1000, until=lambda: c.state_name() == "ESTABLISHED")
         conns.append(c)
     with pytest.raises(OSError, match="table full"):
         p.a.connect(IP_B, 80, Recorder())
@@ -196,14 +196,14 @@ def test_connection_table_full_and_time_wait_recycled():
         c.close()
     p.run(200)
     for c in p.b.tcp.conns:
-        if c.state_name == "CLOSE-WAIT":
+        if c.state_name() == "CLOSE-WAIT":
             c.close()
-    p.run(200, until=lambda: all(c.state_name == "TIME-WAIT" for c in conns))
-    assert all(c.state_name == "TIME-WAIT" for c in conns)
+    p.run(200, until=lambda: all(c.state_name() == "TIME-WAIT" for c in conns))
+    assert all(c.state_name() == "TIME-WAIT" for c in conns)
     c3 = p.a.connect(IP_B, 80, Recorder())
     assert p.a.stats["tcp_timewait_recycled"] == 1
-    p.run(1000, until=lambda: c3.state_name == "ESTABLISHED")
-    assert c3.state_name == "ESTABLISHED"
+    p.run(1000, until=lambda: c3.state_name() == "ESTABLISHED")
+    assert c3.state_name() == "ESTABLISHED"
 
 
 def test_several_segments_in_flight_and_mss():
@@ -354,7 +354,7 @@ def test_abort_sends_rst_and_peer_sees_aborted():
     p, conn, cli, srv = established_pair()
     conn.abort()
     p.run(100)
-    assert conn.state_name == "CLOSED" and srv.saw("ABORTED")
+    assert conn.state_name() == "CLOSED" and srv.saw("ABORTED")
     assert cli.events[-1][1] != ["ABORTED"]              # no event for the one who aborted
 
 
@@ -362,25 +362,25 @@ def test_keepalive_probes_then_timedout_when_peer_vanishes():
     p, conn, cli, srv = established_pair(tcp_a={"keepalive_ms": 2000, "keepalive_interval_ms": 500,
                                                "keepalive_count": 3})
     p.run(5000)                                   # peer answers the probes: still up
-    assert conn.state_name == "ESTABLISHED" and p.a.stats["tcp_keepalives"] >= 2
+    assert conn.state_name() == "ESTABLISHED" and p.a.stats["tcp_keepalives"] >= 2
     p.link_a.pipe.set_up(False)
     p.run(10000, until=lambda: cli.saw("TIMEDOUT"))
-    assert cli.saw("TIMEDOUT") and conn.state_name == "CLOSED"
+    assert cli.saw("TIMEDOUT") and conn.state_name() == "CLOSED"
 
 
 def test_keepalive_is_off_by_default():
     p, conn, cli, srv = established_pair()
     p.run(20000)
-    assert p.a.stats["tcp_keepalives"] == 0 and conn.state_name == "ESTABLISHED"
+    assert p.a.stats["tcp_keepalives"] == 0 and conn.state_name() == "ESTABLISHED"
 
 
 def test_fin_wait_2_times_out_when_peer_never_closes():
     p, conn, cli, srv = established_pair(tcp_a={"fin_wait_2_ms": 3000})
     conn.close()
-    p.run(500, until=lambda: conn.state_name == "FIN-WAIT-2")
-    assert conn.state_name == "FIN-WAIT-2"
+    p.run(500, until=lambda: conn.state_name() == "FIN-WAIT-2")
+    assert conn.state_name() == "FIN-WAIT-2"
     p.run(3500)
-    assert conn.state_name == "CLOSED" and srv.conn.state_name == "CLOSE-WAIT"
+    assert conn.state_name() == "CLOSED" and srv.conn.state_name() == "CLOSE-WAIT"
 
 
 def test_ephemeral_ports_are_random_in_range():
@@ -395,9 +395,9 @@ def test_send_refused_after_close_and_queue_full():
     p, conn, cli, srv = established_pair(tcp_a={"queue_slots": 2})
     assert conn.send(b"1") and conn.send(b"2")
     assert conn.send(b"3") is False                # both slots hold unacknowledged data
-    assert conn.send_queue_free == 0
+    assert conn.send_queue_free() == 0
     p.run(300)
-    assert conn.send_queue_free == 2
+    assert conn.send_queue_free() == 2
     conn.close()
     with pytest.raises(OSError):
         conn.send(b"after close")
@@ -412,9 +412,9 @@ def test_time_wait_does_not_hold_the_listener_slot():
     for i in range(3):
         cli = Recorder(lambda c, ev: c.send(b"hi") if ev & CONNECTED else (c.close() if ev & CLOSED else None))
         conn = p.a.connect(IP_B, 80, cli)
-        p.run(500, until=lambda: conn.state_name == "CLOSED")
-        assert conn.state_name == "CLOSED", i
-    assert sum(1 for c in p.b.tcp.conns if c.state_name == "TIME-WAIT") == 3
+        p.run(500, until=lambda: conn.state_name() == "CLOSED")
+        assert conn.state_name() == "CLOSED", i
+    assert sum(1 for c in p.b.tcp.conns if c.state_name() == "TIME-WAIT") == 3
     assert p.b.stats["tcp_syn_backlog_full"] == 0
 
 

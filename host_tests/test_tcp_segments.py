@@ -77,13 +77,13 @@ def test_exact_rst_aborts_and_in_window_rst_gets_challenge_ack():
     stack.poll()
     (ack,) = nic.take()
     assert tcp_of(ack).flags == "A" and tcp_of(ack).ack == PEER_ISN + 1
-    assert rec.conn.state_name == "ESTABLISHED" and stack.stats["tcp_challenge_acks"] == 1
+    assert rec.conn.state_name() == "ESTABLISHED" and stack.stats["tcp_challenge_acks"] == 1
     nic.push(seg("R", PEER_ISN + 1 + 100000))       # outside the window: ignored
     stack.poll()
-    assert nic.take() == [] and rec.conn.state_name == "ESTABLISHED"
+    assert nic.take() == [] and rec.conn.state_name() == "ESTABLISHED"
     nic.push(seg("R", PEER_ISN + 1))                # exact
     stack.poll()
-    assert rec.events[-1][1] == ["ABORTED"] and rec.conn.state_name == "CLOSED"
+    assert rec.events[-1][1] == ["ABORTED"] and rec.conn.state_name() == "CLOSED"
 
 
 def test_syn_on_established_gets_challenge_ack():
@@ -91,7 +91,7 @@ def test_syn_on_established_gets_challenge_ack():
     nic.push(seg("S", PEER_ISN + 50))
     stack.poll()
     (ack,) = nic.take()
-    assert tcp_of(ack).flags == "A" and rec.conn.state_name == "ESTABLISHED"
+    assert tcp_of(ack).flags == "A" and rec.conn.state_name() == "ESTABLISHED"
 
 
 def test_challenge_acks_are_rate_limited():
@@ -114,10 +114,10 @@ def test_rst_in_each_state(state_setup):
         nic.push(seg("S", PEER_ISN))
         stack.poll()
         nic.take()
-        conn = next(c for c in stack.tcp.conns if c.state_name == "SYN-RECEIVED")
+        conn = next(c for c in stack.tcp.conns if c.state_name() == "SYN-RECEIVED")
         nic.push(seg("R", PEER_ISN + 1))
         stack.poll()
-        assert conn.state_name == "CLOSED" and rec.events == []     # quietly back to LISTEN
+        assert conn.state_name() == "CLOSED" and rec.events == []     # quietly back to LISTEN
         assert stack.tcp.listeners[0].count == 0
         return
     stack, nic, clock, rec, iss = accepted_conn()
@@ -134,10 +134,10 @@ def test_rst_in_each_state(state_setup):
         if state_setup == "LAST-ACK":
             conn.close()
     nic.take()
-    assert conn.state_name == state_setup
+    assert conn.state_name() == state_setup
     nic.push(seg("R", PEER_ISN + 1 + (0 if state_setup in ("FIN-WAIT-1", "FIN-WAIT-2") else 1)))
     stack.poll()
-    assert conn.state_name == "CLOSED"
+    assert conn.state_name() == "CLOSED"
 
 
 def test_malformed_options_dropped_unknown_skipped():
@@ -152,7 +152,7 @@ def test_malformed_options_dropped_unknown_skipped():
     nic.push(seg("S", 1, sport=40001, options=[("NOP", None), (30, b"\x01\x02\x03\x04"), ("MSS", 700)]))
     nic.push(raw(Ether(src=PEER_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=PEER_MAC, psrc=PEER, pdst=US)))
     stack.poll()
-    conn = next(c for c in stack.tcp.conns if c.state_name == "SYN-RECEIVED")
+    conn = next(c for c in stack.tcp.conns if c.state_name() == "SYN-RECEIVED")
     assert conn.mss == 700
 
 

@@ -47,7 +47,7 @@ class Side:
                     self.mismatch += 1
             self.count += len(data)
         if events & (CONNECTED | ACKED | POLL):
-            while self.pos < SIZE and conn.send_queue_free:
+            while self.pos < SIZE and conn.send_queue_free():
                 conn.send(chunk(self.seed, self.pos, CHUNK))
                 self.pos += CHUNK
 

@@ -257,7 +257,7 @@ class HttpServer:
         c = self._pool.pop() if self._pool else _Client(self.line_limit)
         c.reset()
         c.served = c.skip = 0
-        c.slots = conn.send_queue_free
+        c.slots = conn.send_queue_free()
         c.f = c.pending = c.stash = None
         c.left = 0
         c.keep = c.stopped = c.peer_fin = False
@@ -514,7 +514,7 @@ class HttpServer:
                 c.pending = None
             f = c.f
             while f is not None and c.left > 0:
-                free = conn.send_queue_free
+                free = conn.send_queue_free()
                 if not free or c.slots - free >= self.chunks:
                     return
                 data = f.read(self.chunk if self.chunk < c.left else c.left)

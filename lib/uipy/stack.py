@@ -66,6 +66,7 @@ class Stack:
         self.dns_servers = []         # 4-byte addresses, filled by configuration or DHCP
         self.ip = b"\x00\x00\x00\x00"
         self.ip_hi = self.ip_lo = 0
+        self.configured = False       # an address is set (a plain attribute: see tcp_conn)
         self.mask_hi = self.mask_lo = 0xFFFF
         self.net_hi = self.net_lo = 0
         self.gw_hi = self.gw_lo = 0
@@ -110,6 +111,7 @@ class Stack:
                                  % (ip_str(gw), ip_str(ip), ip_str(mask)))
         self.ip = ip
         self.ip_hi, self.ip_lo = hi, lo
+        self.configured = True
         self.mask_hi, self.mask_lo = mhi, mlo
         self.net_hi, self.net_lo = hi & mhi, lo & mlo
         self.gw_hi, self.gw_lo = gw_hi, gw_lo
@@ -126,15 +128,12 @@ class Stack:
                     self.tcp.abort(c)
         self.ip = b"\x00\x00\x00\x00"
         self.ip_hi = self.ip_lo = 0
+        self.configured = False       # an address is set (a plain attribute: see tcp_conn)
         self.mask_hi = self.mask_lo = 0xFFFF
         self.net_hi = self.net_lo = 0
         self.gw_hi = self.gw_lo = 0
         self.ipv4.forget_hop()
         self.arp.clear()
-
-    @property
-    def configured(self):
-        return (self.ip_hi | self.ip_lo) != 0
 
     def join_multicast(self, group):
         """Receive IPv4 multicast for group (e.g. '224.0.0.251' for mDNS); the NIC's

@@ -129,28 +129,25 @@ class Conn:
         self.output_pending = False    # output deferred until input handling ends
         self.tx_failed = False         # the last segment became an ARP request
 
-    # --- information ---
+    # --- information (methods, not properties: a class with a property makes
+    # every attribute store on its instances about three times slower in
+    # MicroPython, and the engine stores to connections all the time) ---
 
-    @property
     def state_name(self):
         return STATE_NAMES[self.state]
 
-    @property
     def remote(self):
         return "%d.%d.%d.%d" % (self.rip[0], self.rip[1], self.rip[2], self.rip[3]), self.rport
 
-    @property
     def send_space(self):
         """Bytes that could go on the wire now (peer window and congestion window)."""
         room = min(self.snd_wnd, self.cwnd) - (self.snd_nxt - self.snd_una)
         return max(0, min(room, self.mss))
 
-    @property
     def send_queue_free(self):
         """How many more objects conn.send() accepts now."""
         return len(self.q_obj) - self.q_count
 
-    @property
     def unacked(self):
         """Bytes sent or queued and not yet acknowledged."""
         return self.q_tail - self.snd_una if self.q_count else self.out_len
@@ -161,7 +158,7 @@ class Conn:
         """Queue obj for sending, kept by reference.  False when the queue is full
         (wait for ACKED) or a send_out segment is in flight."""
         if not (1 << self.state) & (SENDING | (1 << ST_SYN_SENT) | (1 << ST_SYN_RCVD)) or self.fin_queued:
-            raise OSError(107, "uipy: connection not open for sending (%s)" % self.state_name)
+            raise OSError(107, "uipy: connection not open for sending (%s)" % self.state_name())
         if isinstance(obj, str):
             obj = obj.encode()
         elif isinstance(obj, bytearray):
@@ -185,10 +182,10 @@ class Conn:
     def send_out(self, n):
         """uIP contract: send the n bytes written into conn.out now, not kept."""
         if not (1 << self.state) & SENDING:
-            raise OSError(107, "uipy: connection not open for sending (%s)" % self.state_name)
+            raise OSError(107, "uipy: connection not open for sending (%s)" % self.state_name())
         if self.q_count or n > self.mss:
             return False
-        if self.out_len == 0 and self.send_space < n:
+        if self.out_len == 0 and self.send_space() < n:
             return False
         return self.tcp.send_out(self, n)
 

@@ -71,11 +71,11 @@ class Source:
         if st is None:
             return
         if ev & (ABORTED | TIMEDOUT):
-            self.errors.append((conn.remote, ev, st[1]))
+            self.errors.append((conn.remote(), ev, st[1]))
             return
         if ev & (CONNECTED | ACKED | POLL) and not st[2]:
             mv, off = st[0], st[1]
-            while off < len(mv) and conn.send_queue_free:
+            while off < len(mv) and conn.send_queue_free():
                 n = min(self.chunk, len(mv) - off)
                 if not conn.send(mv[off:off + n]):
                     break
@@ -84,10 +84,10 @@ class Source:
             if off >= len(mv):
                 st[2] = True
                 conn.close()
-                self.done.append((conn.remote, off))
+                self.done.append((conn.remote(), off))
         if ev & CLOSED and not st[2]:
             # the client went away before everything was sent
-            self.errors.append((conn.remote, "peer closed early", st[1]))
+            self.errors.append((conn.remote(), "peer closed early", st[1]))
             st[2] = True
             conn.close()
 
@@ -107,7 +107,7 @@ class Sink:
         if st is None:
             return
         if ev & (ABORTED | TIMEDOUT):
-            self.errors.append((conn.remote, ev, st[1]))
+            self.errors.append((conn.remote(), ev, st[1]))
             return
         if ev & NEWDATA:
             st[0].update(conn.data)
@@ -142,7 +142,7 @@ class Echo:
         if st is None:
             return
         if ev & (ABORTED | TIMEDOUT):
-            self.errors.append((conn.remote, ev))
+            self.errors.append((conn.remote(), ev))
             self.open -= 1
             conn.app = None
             return
@@ -187,7 +187,7 @@ class Exchange:
         if ev & (ABORTED | TIMEDOUT):
             return
         if ev & (CONNECTED | ACKED | POLL) and not self.closing:
-            while self.off < len(self.mv) and conn.send_queue_free:
+            while self.off < len(self.mv) and conn.send_queue_free():
                 n = min(self.chunk, len(self.mv) - self.off)
                 if not conn.send(self.mv[self.off:self.off + n]):
                     break
@@ -217,12 +217,12 @@ class Timed:
         if ev & CONNECTED:
             self.t0 = time.perf_counter()
         if ev & (CONNECTED | ACKED | POLL) and self.t1 is None:
-            while self.off < len(self.mv) and conn.send_queue_free:
+            while self.off < len(self.mv) and conn.send_queue_free():
                 n = min(self.chunk, len(self.mv) - self.off)
                 if not conn.send(self.mv[self.off:self.off + n]):
                     break
                 self.off += n
-            if self.off >= len(self.mv) and conn.unacked == 0:
+            if self.off >= len(self.mv) and conn.unacked() == 0:
                 self.t1 = time.perf_counter()
                 conn.close()
 

@@ -81,3 +81,32 @@ def test_isn_hash_viper_matches_the_portable_form_under_micropython(tmp_path):
         "print('mismatches', bad)\n" % os.path.join(ROOT, "lib"))
     r = run([mp, str(script)])
     assert r.stdout.strip() == "mismatches 0", r.stdout + r.stderr
+
+
+def test_viper_sum_and_copy_match_the_portable_forms_under_micropython(tmp_path):
+    """sum16_viper and copy_sum_viper (32-bit loads, shift-merged words) against
+    the plain loops, at every alignment of source and destination."""
+    import os
+    from levels import ROOT, VENV_BIN, run, tool
+    mp = tool("micropython", VENV_BIN)
+    script = tmp_path / "viper.py"
+    script.write_text(
+        "import sys\nsys.path.insert(0, %r)\n"
+        "from uipy.compat import sum16_loop\nfrom uipy.csum_viper import sum16_viper, copy_sum_viper\n"
+        "bad = 0\nk = 7\n"
+        "for so in range(8):\n"
+        "    for do in range(8):\n"
+        "        for n in (0, 1, 2, 3, 5, 8, 13, 64, 501, 1460):\n"
+        "            k = (k * 1103515245 + 12345) & 0x7FFFFFFF\n"
+        "            src = bytes((k >> (i %% 23)) & 255 for i in range(so + n + 4))\n"
+        "            dst = bytearray(do + n + 8)\n"
+        "            want = bytearray(dst)\n"
+        "            want[do:do + n] = src[so:so + n]\n"
+        "            s = copy_sum_viper(dst, do, src, so, n)\n"
+        "            r = sum16_loop(src, so, n, 0)\n"
+        "            v = sum16_viper(src, so, n, 3)\n"
+        "            r3 = sum16_loop(src, so, n, 3)\n"
+        "            bad += dst != want or (s != r and {s, r} != {0, 0xFFFF}) or (v != r3 and {v, r3} != {0, 0xFFFF})\n"
+        "print('mismatches', bad)\n" % os.path.join(ROOT, "lib"))
+    r = run([mp, "-X", "heapsize=4M", str(script)])
+    assert r.stdout.strip() == "mismatches 0", r.stdout + r.stderr

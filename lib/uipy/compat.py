@@ -134,11 +134,20 @@ def copy_slice(dst, dst_off, src, src_off, n):
     dst[dst_off:dst_off + n] = memoryview(src)[src_off:src_off + n]
 
 
+def copy_sum_portable(dst, dst_off, src, src_off, n):
+    """Copy, then the one's-complement sum of the copied bytes (as sum16, acc 0)."""
+    copy_into(dst, dst_off, src, src_off, n)
+    return sum16(dst, dst_off, n, 0)
+
+
 copy_into = copy_slice
+copy_sum = copy_sum_portable
 if MICROPYTHON:
     copy_into = copy_loop
     try:
-        from uipy.csum_viper import copy_viper as copy_into
+        # one viper routine copies (by words) and sums; copy_into ignores the sum
+        from uipy.csum_viper import copy_sum_viper as copy_sum
+        copy_into = copy_sum
     except (ImportError, SyntaxError, MemoryError, ValueError):
         pass  # ValueError: a .mpy built for another firmware version
 

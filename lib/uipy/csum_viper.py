@@ -29,6 +29,11 @@ def sum16_viper(buf, start: int, n: int, acc: int) -> int:
             s += (q[0] << 8) | q[1]
             a += 2
         w = 0                              # little-endian halves of aligned words
+        while a + 8 <= end:                # two words a turn: less loop overhead
+            v = ptr32(a)[0]
+            u = ptr32(a + 4)[0]
+            w += (v & 0xFFFF) + ((v >> 16) & 0xFFFF) + (u & 0xFFFF) + ((u >> 16) & 0xFFFF)
+            a += 8
         while a + 4 <= end:
             v = ptr32(a)[0]
             w += (v & 0xFFFF) + ((v >> 16) & 0xFFFF)
@@ -48,34 +53,78 @@ def sum16_viper(buf, start: int, n: int, acc: int) -> int:
 
 
 @micropython.viper
-def copy_viper(dst, dst_off: int, src, src_off: int, n: int):
-    """n bytes from src[src_off:] to dst[dst_off:] (not overlapping): 32-bit or
-    16-bit moves when both ends share that alignment, bytes otherwise."""
+def copy_sum_viper(dst, dst_off: int, src, src_off: int, n: int) -> int:
+    """Copy n bytes from src[src_off:] to dst[dst_off:] and return their
+    one's-complement sum, bytes paired from the first (as sum16 with acc 0).
+    32-bit stores wherever dst is aligned: src words are merged by shifts when
+    the two ends differ by 2 mod 4 (little-endian loads); bytes otherwise."""
     d = int(ptr8(dst)) + dst_off
     s = int(ptr8(src)) + src_off
     end = d + n
-    if not ((d ^ s) & 3):
-        while (d & 3) and d < end:
-            ptr8(d)[0] = ptr8(s)[0]
+    hi = 1                                 # the next byte is the high half of a pair
+    acc = 0
+    if not ((d ^ s) & 1):
+        while (d & 3) and d < end:         # bytes up to an aligned destination
+            b = ptr8(s)[0]
+            ptr8(d)[0] = b
+            acc += (b << 8) if hi else b
+            hi ^= 1
             d += 1
             s += 1
-        while d + 4 <= end:
-            ptr32(d)[0] = ptr32(s)[0]
-            d += 4
-            s += 4
-    elif not ((d ^ s) & 1):
-        if d & 1 and d < end:
-            ptr8(d)[0] = ptr8(s)[0]
-            d += 1
-            s += 1
-        while d + 2 <= end:
-            ptr16(d)[0] = ptr16(s)[0]
-            d += 2
-            s += 2
+        w = 0                              # halves of little-endian words
+        swap = hi                          # pairs start on a word: halves are byte-swapped
+        if not (s & 3):
+            while d + 8 <= end:
+                v = ptr32(s)[0]
+                u = ptr32(s + 4)[0]
+                ptr32(d)[0] = v
+                ptr32(d + 4)[0] = u
+                w += (v & 0xFFFF) + ((v >> 16) & 0xFFFF) + (u & 0xFFFF) + ((u >> 16) & 0xFFFF)
+                d += 8
+                s += 8
+            while d + 4 <= end:
+                v = ptr32(s)[0]
+                ptr32(d)[0] = v
+                w += (v & 0xFFFF) + ((v >> 16) & 0xFFFF)
+                d += 4
+                s += 4
+        else:                              # s is 2 mod 4: merge two aligned source words
+            a = s - 2
+            v0 = ptr32(a)[0]
+            while d + 8 <= end:
+                v1 = ptr32(a + 4)[0]
+                v2 = ptr32(a + 8)[0]
+                h0 = (v0 >> 16) & 0xFFFF
+                l1 = v1 & 0xFFFF
+                h1 = (v1 >> 16) & 0xFFFF
+                ptr32(d)[0] = h0 | (l1 << 16)
+                ptr32(d + 4)[0] = h1 | ((v2 & 0xFFFF) << 16)
+                w += h0 + l1 + h1 + (v2 & 0xFFFF)
+                v0 = v2
+                d += 8
+                a += 8
+            while d + 4 <= end:
+                v1 = ptr32(a + 4)[0]
+                v = ((v0 >> 16) & 0xFFFF) | ((v1 & 0xFFFF) << 16)
+                ptr32(d)[0] = v
+                w += ((v0 >> 16) & 0xFFFF) + (v1 & 0xFFFF)
+                v0 = v1
+                d += 4
+                a += 4
+            s = a + 2
+        while w > 0xFFFF:
+            w = (w & 0xFFFF) + (w >> 16)
+        acc += (((w & 0xFF) << 8) | (w >> 8)) if swap else w
     while d < end:
-        ptr8(d)[0] = ptr8(s)[0]
+        b = ptr8(s)[0]
+        ptr8(d)[0] = b
+        acc += (b << 8) if hi else b
+        hi ^= 1
         d += 1
         s += 1
+    while acc > 0xFFFF:
+        acc = (acc & 0xFFFF) + (acc >> 16)
+    return acc
 
 
 @micropython.viper

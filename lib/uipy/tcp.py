@@ -9,7 +9,7 @@ Nagle's algorithm is not used: there is no coalescing send buffer to hold
 small writes back in, every conn.send() object is already a unit the
 application chose, and segments are cut at the MSS from the queued objects.
 """
-from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_into, random_u16
+from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_sum, random_u16
 from uipy.isn import KEY as ISN_KEY, isn_hash
 from uipy.frame import IP_SRC, IP_DST, TRANSPORT, TCP_DATA, get16, put16
 from uipy.ipv4 import PROTO_TCP
@@ -836,8 +836,9 @@ class Tcp:
         from the send queue, or is already in place for send_out."""
         s = self.stack
         buf = s.buf
+        payload = -1                          # sum of the payload when copied here
         if n and not c.out_len:
-            self._copy_queued(c, off, n)
+            payload = self._copy_queued(c, off, n)
         hlen = 20
         if flags & SYN:
             hlen = 24
@@ -879,7 +880,11 @@ class Tcp:
         buf[TRANSPORT + 18] = 0
         buf[TRANSPORT + 19] = 0
         tlen = hlen + n
-        v = ~sum16(buf, TRANSPORT, tlen, sum16(buf, IP_SRC, 8, PROTO_TCP + tlen))
+        acc = sum16(buf, IP_SRC, 8, PROTO_TCP + tlen)       # the pseudo-header
+        if payload < 0:
+            v = ~sum16(buf, TRANSPORT, tlen, acc)
+        else:
+            v = ~sum16(buf, TRANSPORT, hlen, acc + payload)
         buf[TRANSPORT + 16] = (v >> 8) & 0xFF
         buf[TRANSPORT + 17] = v & 0xFF
         c.ack_now = False
@@ -891,23 +896,29 @@ class Tcp:
         return ok
 
     def _copy_queued(self, c, off, n):
+        """Copy n queued bytes from offset off to TCP_DATA; their checksum sum."""
         buf = self.stack.buf
         dst = TCP_DATA
         start = c.q_start
         i = c.q_head
         slots = len(c.q_obj)
+        acc = 0
         for _ in range(c.q_count):
             end = c.q_end[i]
             if off < end:
                 k = min(end - off, n)
-                copy_into(buf, dst, c.q_obj[i], off - start, k)
+                part = copy_sum(buf, dst, c.q_obj[i], off - start, k)
+                if (dst - TCP_DATA) & 1:      # began on an odd byte: its pairs are swapped
+                    part = ((part & 0xFF) << 8) | (part >> 8)
+                acc += part
                 dst += k
                 off += k
                 n -= k
                 if n <= 0:
-                    return
+                    break
             start = end
             i = (i + 1) % slots
+        return (acc & 0xFFFF) + (acc >> 16)
 
     def _send_rst(self, c):
         self.stack.stats["tcp_rst_tx"] += 1

@@ -8,7 +8,7 @@ IPv4 addresses are held as two 16-bit halves: a 32-bit int would be a heap
 object on 32-bit MicroPython.
 """
 from uipy.compat import const, copy_into, ticks_diff
-from uipy.frame import BROADCAST_MAC, copy_within, get16, put16
+from uipy.frame import BROADCAST_MAC, put16
 
 _FREE = const(0)
 _PENDING = const(1)      # request sent, no answer yet
@@ -133,20 +133,21 @@ class Arp:
         buf = s.buf
         stats = s.stats
         stats["arp_rx"] += 1
-        if (n < _ARP_LEN or get16(buf, 14) != 1 or get16(buf, 16) != 0x0800
-                or buf[18] != 6 or buf[19] != 4 or buf[_SHA] & 1):
+        # header fields read inline: a call costs more than the read on a board
+        if (n < _ARP_LEN or buf[14] or buf[15] != 1 or buf[16] != 8 or buf[17]
+                or buf[18] != 6 or buf[19] != 4 or buf[_SHA] & 1 or buf[_OPER]):
             stats["arp_drop_bad"] += 1
             return
-        op = get16(buf, _OPER)
-        hi = get16(buf, _SPA)
-        lo = get16(buf, _SPA + 2)
-        if (s.ip_hi | s.ip_lo) == 0:
+        op = buf[_OPER + 1]
+        hi = (buf[_SPA] << 8) | buf[_SPA + 1]
+        lo = (buf[_SPA + 2] << 8) | buf[_SPA + 3]
+        if not s.configured:
             stats["arp_drop_not_for_us"] += 1
             return
         if hi == s.ip_hi and lo == s.ip_lo:
             stats["arp_conflict"] += 1        # another host claims our address
             return
-        if get16(buf, _TPA) != s.ip_hi or get16(buf, _TPA + 2) != s.ip_lo:
+        if ((buf[_TPA] << 8) | buf[_TPA + 1]) != s.ip_hi or ((buf[_TPA + 2] << 8) | buf[_TPA + 3]) != s.ip_lo:
             stats["arp_drop_not_for_us"] += 1
             return
         now = s.now
@@ -170,11 +171,11 @@ class Arp:
         """Turn the request in the buffer into our reply, in place."""
         s = self.stack
         buf = s.buf
-        copy_within(buf, _THA, _SHA, 10)     # sender hardware + protocol -> target
-        copy_within(buf, 0, _SHA, 6)         # Ethernet destination = requester
+        copy_into(buf, _THA, buf, _SHA, 10)  # sender hardware + protocol -> target
+        copy_into(buf, 0, buf, _SHA, 6)      # Ethernet destination = requester
         buf[_SHA:_SHA + 6] = s.mac
         buf[_SPA:_SPA + 4] = s.ip
-        put16(buf, _OPER, _OP_REPLY)
+        buf[_OPER + 1] = _OP_REPLY
         buf[6:12] = s.mac
         s.stats["arp_tx"] += 1
         s.send_frame(_ARP_LEN)

@@ -56,12 +56,13 @@ class Icmp:
         ip = s.ipv4
         ip.prepare_reply()
         buf[TRANSPORT] = ECHO_REPLY
-        c = (~get16(buf, TRANSPORT + 2) & 0xFFFF) + (~(ECHO_REQUEST << 8) & 0xFFFF)
+        c = (~((buf[TRANSPORT + 2] << 8) | buf[TRANSPORT + 3]) & 0xFFFF) + (~(ECHO_REQUEST << 8) & 0xFFFF)
         c = (c & 0xFFFF) + (c >> 16)
-        c = (c & 0xFFFF) + (c >> 16)
-        put16(buf, TRANSPORT + 2, ~c & 0xFFFF)
+        c = ~((c & 0xFFFF) + (c >> 16))
+        buf[TRANSPORT + 2] = (c >> 8) & 0xFF
+        buf[TRANSPORT + 3] = c & 0xFF
         s.stats["icmp_tx"] += 1
-        ip.send_reply(PROTO_ICMP, length)
+        s.send_frame(ip.finish(PROTO_ICMP, length))
 
     def _echo_reply_in(self, length):
         buf = self.stack.buf

@@ -1,5 +1,5 @@
 """IPv4 (RFC 791): input validation and dispatch, header output and next-hop routing."""
-from uipy.compat import const, ip_header, sum16
+from uipy.compat import const, copy_into, ip_header, sum16
 from uipy.frame import IP, IP_SRC, IP_DST, TRANSPORT, BROADCAST_MAC, copy_within, get16, put16
 
 PROTO_ICMP = const(1)
@@ -171,9 +171,9 @@ class Ipv4:
         """Address the packet in the buffer back to its sender (IP and Ethernet)."""
         s = self.stack
         buf = s.buf
-        copy_within(buf, IP_DST, IP_SRC, 4)
+        copy_into(buf, IP_DST, buf, IP_SRC, 4)
         buf[IP_SRC:IP_SRC + 4] = s.ip
-        copy_within(buf, 0, 6, 6)
+        copy_into(buf, 0, buf, 6, 6)
 
     def finish(self, proto, payload_len, ttl=0):
         """Fill in the IPv4 header (addresses already in place) and the Ethernet

@@ -173,10 +173,10 @@ class Arp:
         buf = s.buf
         copy_into(buf, _THA, buf, _SHA, 10)  # sender hardware + protocol -> target
         copy_into(buf, 0, buf, _SHA, 6)      # Ethernet destination = requester
-        buf[_SHA:_SHA + 6] = s.mac
-        buf[_SPA:_SPA + 4] = s.ip
+        copy_into(buf, _SHA, s.mac, 0, 6)
+        copy_into(buf, _SPA, s.ip, 0, 4)
         buf[_OPER + 1] = _OP_REPLY
-        buf[6:12] = s.mac
+        copy_into(buf, 6, s.mac, 0, 6)
         s.stats["arp_tx"] += 1
         s.send_frame(_ARP_LEN)
 
@@ -206,15 +206,15 @@ class Arp:
     def _send(self, op, shi, slo, thi, tlo):
         s = self.stack
         buf = s.buf
-        buf[0:6] = BROADCAST_MAC
-        buf[6:12] = s.mac
+        copy_into(buf, 0, BROADCAST_MAC, 0, 6)
+        copy_into(buf, 6, s.mac, 0, 6)
         put16(buf, 12, 0x0806)
         put16(buf, 14, 1)
         put16(buf, 16, 0x0800)
         buf[18] = 6
         buf[19] = 4
         put16(buf, _OPER, op)
-        buf[_SHA:_SHA + 6] = s.mac
+        copy_into(buf, _SHA, s.mac, 0, 6)
         put16(buf, _SPA, shi)
         put16(buf, _SPA + 2, slo)
         for k in range(6):

@@ -78,7 +78,7 @@ class Icmp:
         s = self.stack
         buf = s.buf
         size = max(4, min(size, s.mtu - 28))
-        buf[IP_DST:IP_DST + 4] = ip
+        copy_into(buf, IP_DST, ip, 0, 4)
         buf[TRANSPORT] = ECHO_REQUEST
         buf[TRANSPORT + 1] = 0
         put16(buf, TRANSPORT + 2, 0)

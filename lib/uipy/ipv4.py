@@ -172,7 +172,7 @@ class Ipv4:
         s = self.stack
         buf = s.buf
         copy_into(buf, IP_DST, buf, IP_SRC, 4)
-        buf[IP_SRC:IP_SRC + 4] = s.ip
+        copy_into(buf, IP_SRC, s.ip, 0, 4)
         copy_into(buf, 0, buf, 6, 6)
 
     def finish(self, proto, payload_len, ttl=0):
@@ -183,7 +183,7 @@ class Ipv4:
         ident = self.ident
         self.ident = (ident + 1) & 0xFFFF
         ip_header(buf, payload_len + 20, ident, ((ttl or self.ttl) << 8) | proto)
-        buf[6:12] = s.mac
+        copy_into(buf, 6, s.mac, 0, 6)
         buf[12] = 0x08
         buf[13] = 0x00
         s.stats["ip_tx"] += 1
@@ -212,7 +212,7 @@ class Ipv4:
         s = self.stack
         buf = s.buf
         self.arp_pending = False
-        buf[IP_SRC:IP_SRC + 4] = s.ip
+        copy_into(buf, IP_SRC, s.ip, 0, 4)
         n = self.finish(proto, payload_len, ttl)
         hi = (buf[IP_DST] << 8) | buf[IP_DST + 1]
         lo = (buf[IP_DST + 2] << 8) | buf[IP_DST + 3]
@@ -220,7 +220,7 @@ class Ipv4:
                                                                                self._hop_lo, buf, 0):
             return s.send_frame(n)            # the same destination as last time, still resolved
         if (hi == 0xFFFF and lo == 0xFFFF) or self.subnet_broadcast(hi, lo):
-            buf[0:6] = BROADCAST_MAC
+            copy_into(buf, 0, BROADCAST_MAC, 0, 6)
             return s.send_frame(n)
         if hi >> 12 == 0xE:                   # multicast: the group's MAC, no ARP
             buf[0] = 0x01

@@ -9,7 +9,7 @@ Nagle's algorithm is not used: there is no coalescing send buffer to hold
 small writes back in, every conn.send() object is already a unit the
 application chose, and segments are cut at the MSS from the queued objects.
 """
-from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_sum, random_u16
+from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_sum, random_u16, copy_into
 from uipy.isn import KEY as ISN_KEY, isn_hash
 from uipy.frame import IP_SRC, IP_DST, TRANSPORT, TCP_DATA, get16, put16
 from uipy.ipv4 import PROTO_TCP
@@ -845,8 +845,8 @@ class Tcp:
             buf[TCP_DATA] = 2                 # MSS option
             buf[TCP_DATA + 1] = 4
             put16(buf, TCP_DATA + 2, self.our_mss)
-        buf[IP_DST:IP_DST + 4] = c.rip
-        buf[IP_SRC:IP_SRC + 4] = s.ip
+        copy_into(buf, IP_DST, c.rip, 0, 4)
+        copy_into(buf, IP_SRC, s.ip, 0, 4)
         v = c.lport                           # the header, byte by byte (no calls)
         buf[TRANSPORT] = v >> 8
         buf[TRANSPORT + 1] = v & 0xFF

@@ -83,8 +83,8 @@ class Udp:
         in place over the received datagram) to ip and port."""
         s = self.stack
         buf = s.buf
-        buf[IP_DST:IP_DST + 4] = ip
-        buf[IP_SRC:IP_SRC + 4] = s.ip
+        copy_into(buf, IP_DST, ip, 0, 4)
+        copy_into(buf, IP_SRC, s.ip, 0, 4)
         put16(buf, TRANSPORT, src_port)
         put16(buf, TRANSPORT + 2, port)
         put16(buf, TRANSPORT + 4, n + 8)

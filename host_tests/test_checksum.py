@@ -1,6 +1,6 @@
 from hypothesis import given, strategies as st
 
-from uipy import compat, isn
+from uipy import compat, portable
 
 
 def reference_sum(data, acc=0):
@@ -18,8 +18,8 @@ def reference_sum(data, acc=0):
 def test_both_forms_match_reference(data, acc, start):
     buf = bytes(start) + data
     want = reference_sum(data, acc)
-    assert compat.sum16_loop(buf, start, len(data), acc) == want
-    big = compat.sum16_bigint(buf, start, len(data), acc)
+    assert portable.sum16_loop(buf, start, len(data), acc) == want
+    big = portable.sum16_bigint(buf, start, len(data), acc)
     # 0 and 0xFFFF are the two one's-complement zeros; only all-zero input gives 0
     assert big == want or (want == 0xFFFF and big == 0xFFFF)
 
@@ -53,9 +53,9 @@ def test_isn_hash_is_halfsiphash_2_4():
     """Known answers of HalfSipHash-2-4 with key 00..07 (32-bit output, stored
     little-endian in the reference vectors): the empty message and 00 01 02 03."""
     out = bytearray(4)
-    isn.isn_hash_loop(bytes(range(8)), b"", 0, out)
+    portable.isn_hash_loop(bytes(range(8)), b"", 0, out)
     assert bytes(out[::-1]).hex() == "a9359f5b"
-    isn.isn_hash_loop(bytes(range(8)), bytes(range(4)), 4, out)
+    portable.isn_hash_loop(bytes(range(8)), bytes(range(4)), 4, out)
     assert bytes(out[::-1]).hex() == "2a6e4689"
 
 
@@ -68,7 +68,7 @@ def test_isn_hash_viper_matches_the_portable_form_under_micropython(tmp_path):
     script = tmp_path / "isn.py"
     script.write_text(
         "import sys, micropython\nsys.path.insert(0, %r)\n"
-        "from uipy import isn\nfrom uipy.isn_viper import isn_hash_viper\n"
+        "from uipy import portable\nfrom uipy.isn_viper import isn_hash_viper\n"
         "bad = 0\no1 = bytearray(4)\no2 = bytearray(4)\n"
         "for k in range(40):\n"
         "    key = bytes((k * 7 + i * 13) & 255 for i in range(8))\n"
@@ -76,7 +76,7 @@ def test_isn_hash_viper_matches_the_portable_form_under_micropython(tmp_path):
         "    micropython.heap_lock()\n"
         "    isn_hash_viper(key, data, 12, o1)\n"
         "    micropython.heap_unlock()\n"
-        "    isn.isn_hash_loop(key, data, 12, o2)\n"
+        "    portable.isn_hash_loop(key, data, 12, o2)\n"
         "    bad += o1 != o2\n"
         "print('mismatches', bad)\n" % os.path.join(ROOT, "lib"))
     r = run([mp, str(script)])
@@ -92,7 +92,7 @@ def test_viper_sum_and_copy_match_the_portable_forms_under_micropython(tmp_path)
     script = tmp_path / "viper.py"
     script.write_text(
         "import sys\nsys.path.insert(0, %r)\n"
-        "from uipy.compat import sum16_loop\nfrom uipy.csum_viper import sum16_viper, copy_sum_viper\n"
+        "from uipy.portable import sum16_loop\nfrom uipy.csum_viper import sum16_viper, copy_sum_viper\n"
         "bad = 0\nk = 7\n"
         "for so in range(8):\n"
         "    for do in range(8):\n"

@@ -80,101 +80,23 @@ def random_u16():
     return (b[0] << 8) | b[1]
 
 
-# --- Internet checksum ---
+# --- checksum, copies and the IPv4 header: viper where the native emitter
+# exists (a board), else uipy.portable (CPython, the WebAssembly port), which
+# a board then never loads: code is heap there.
+#
 # sum16(buf, start, n, acc) -> one's-complement sum of n bytes of buf from
-# start, plus acc (a 16-bit partial sum), folded to 16 bits.
-# A received header or segment is valid when its sum16 is 0xFFFF; the field to
-# send is ~sum16 & 0xFFFF.
+#   start, plus acc, folded to 16 bits. A received header is valid when its
+#   sum16 is 0xFFFF; the field to send is ~sum16 & 0xFFFF.
+# copy_into(dst, dst_off, src, src_off, n): copy without a temporary slice.
+# copy_sum(dst, dst_off, src, src_off, n) -> copy, and sum16 of those bytes.
+# ip_header(buf, total, ident, ttl_proto): the IPv4 header at 14..33 around the
+#   addresses already in place, checksum included.
 
-
-def sum16_loop(buf, start, n, acc):
-    """Portable, allocation-free: a word loop (s stays a small int below 2**30)."""
-    s = acc
-    end = start + n - 1
-    for i in range(start, end, 2):
-        s += (buf[i] << 8) | buf[i + 1]
-    if n & 1:
-        s += buf[end] << 8
-    while s > 0xFFFF:
-        s = (s & 0xFFFF) + (s >> 16)
-    return s
-
-
-def sum16_bigint(buf, start, n, acc):
-    """CPython: 2**16 = 1 (mod 0xFFFF), so the word sum is the number mod 0xFFFF."""
-    v = int.from_bytes(buf[start:start + n], "big")
-    if n & 1:
-        v <<= 8
-    v += acc
-    if v == 0:
-        return 0
-    v %= 0xFFFF
-    return v if v else 0xFFFF
-
-
-sum16 = sum16_bigint
-if MICROPYTHON:
-    sum16 = sum16_loop
-    try:
-        # Compiles only where the native emitter exists (not the WebAssembly port).
-        from uipy.csum_viper import sum16_viper as sum16
-    except (ImportError, SyntaxError, MemoryError, ValueError):
-        pass  # ValueError: a .mpy built for another firmware version
-
-
-# --- copying bytes into the frame buffer without a temporary slice ---
-
-def copy_loop(dst, dst_off, src, src_off, n):
-    for i in range(n):
-        dst[dst_off + i] = src[src_off + i]
-
-
-def copy_slice(dst, dst_off, src, src_off, n):
-    """CPython: slicing a memoryview copies once, at C speed."""
-    dst[dst_off:dst_off + n] = memoryview(src)[src_off:src_off + n]
-
-
-def copy_sum_portable(dst, dst_off, src, src_off, n):
-    """Copy, then the one's-complement sum of the copied bytes (as sum16, acc 0)."""
-    copy_into(dst, dst_off, src, src_off, n)
-    return sum16(dst, dst_off, n, 0)
-
-
-copy_into = copy_slice
-copy_sum = copy_sum_portable
-if MICROPYTHON:
-    copy_into = copy_loop
-    try:
-        # one viper routine copies (by words) and sums; copy_into ignores the sum
-        from uipy.csum_viper import copy_sum_viper as copy_sum
-        copy_into = copy_sum
-    except (ImportError, SyntaxError, MemoryError, ValueError):
-        pass  # ValueError: a .mpy built for another firmware version
-
-
-# --- the IPv4 header around addresses already in the buffer (frame offsets 14..33) ---
-
-def ip_header_loop(buf, total, ident, ttl_proto):
-    buf[14] = 0x45
-    buf[15] = 0
-    buf[16] = total >> 8
-    buf[17] = total & 0xFF
-    buf[18] = ident >> 8
-    buf[19] = ident & 0xFF
-    buf[20] = 0
-    buf[21] = 0
-    buf[22] = ttl_proto >> 8
-    buf[23] = ttl_proto & 0xFF
-    buf[24] = 0
-    buf[25] = 0
-    c = ~sum16(buf, 14, 20, 0)
-    buf[24] = (c >> 8) & 0xFF
-    buf[25] = c & 0xFF
-
-
-ip_header = ip_header_loop
-if MICROPYTHON:
-    try:
-        from uipy.csum_viper import ip_header_viper as ip_header
-    except (ImportError, SyntaxError, MemoryError, ValueError):
-        pass
+try:
+    if not MICROPYTHON:
+        raise ImportError
+    from uipy.csum_viper import sum16_viper as sum16, copy_sum_viper as copy_sum, \
+        ip_header_viper as ip_header
+    copy_into = copy_sum                  # one routine copies and sums; the sum is ignored
+except (ImportError, SyntaxError, MemoryError, ValueError):   # ValueError: .mpy of another version
+    from uipy.portable import sum16, copy_into, copy_sum, ip_header  # noqa: F401

@@ -14,16 +14,11 @@ def sum16_viper(buf, start: int, n: int, acc: int) -> int:
     """The one's-complement sum of n bytes from start, plus acc, folded to 16
     bits. From an even start: 32-bit loads where aligned (a Cortex-M0+ faults on
     unaligned ones), added as little-endian halves and byte-swapped at the end
-    (the sum commutes with byte order, RFC 1071 1.2.B)."""
+    (the sum commutes with byte order, RFC 1071 1.2.B); pairs of bytes else."""
     a = int(ptr8(buf)) + start
     end = a + n
     s = acc
-    if start & 1:                          # odd start (never on the packet path): bytes
-        while a + 1 < end:
-            q = ptr8(a)
-            s += (q[0] << 8) | q[1]
-            a += 2
-    else:
+    if not (start & 1):
         while (a & 3) and a + 1 < end:     # up to the first 4-aligned byte
             q = ptr8(a)
             s += (q[0] << 8) | q[1]
@@ -34,17 +29,13 @@ def sum16_viper(buf, start: int, n: int, acc: int) -> int:
             u = ptr32(a + 4)[0]
             w += (v & 0xFFFF) + ((v >> 16) & 0xFFFF) + (u & 0xFFFF) + ((u >> 16) & 0xFFFF)
             a += 8
-        while a + 4 <= end:
-            v = ptr32(a)[0]
-            w += (v & 0xFFFF) + ((v >> 16) & 0xFFFF)
-            a += 4
-        while a + 1 < end:
-            q = ptr8(a)
-            s += (q[0] << 8) | q[1]
-            a += 2
         while w > 0xFFFF:
             w = (w & 0xFFFF) + (w >> 16)
         s += ((w & 0xFF) << 8) | (w >> 8)
+    while a + 1 < end:
+        q = ptr8(a)
+        s += (q[0] << 8) | q[1]
+        a += 2
     if a < end:
         s += ptr8(a)[0] << 8
     while s > 0xFFFF:

@@ -1,0 +1,105 @@
+"""The portable forms of compat's checksum, copies and IPv4 header, and of the
+ISN hash: pure Python, for CPython and for MicroPython ports without the native
+emitter. A board with viper never imports this module (see compat)."""
+from uipy.compat import MICROPYTHON
+
+def sum16_loop(buf, start, n, acc):
+    """Portable, allocation-free: a word loop (s stays a small int below 2**30)."""
+    s = acc
+    end = start + n - 1
+    for i in range(start, end, 2):
+        s += (buf[i] << 8) | buf[i + 1]
+    if n & 1:
+        s += buf[end] << 8
+    while s > 0xFFFF:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def sum16_bigint(buf, start, n, acc):
+    """CPython: 2**16 = 1 (mod 0xFFFF), so the word sum is the number mod 0xFFFF."""
+    v = int.from_bytes(buf[start:start + n], "big")
+    if n & 1:
+        v <<= 8
+    v += acc
+    if v == 0:
+        return 0
+    v %= 0xFFFF
+    return v if v else 0xFFFF
+
+
+sum16 = sum16_loop if MICROPYTHON else sum16_bigint
+
+
+
+def copy_loop(dst, dst_off, src, src_off, n):
+    for i in range(n):
+        dst[dst_off + i] = src[src_off + i]
+
+
+def copy_slice(dst, dst_off, src, src_off, n):
+    """CPython: slicing a memoryview copies once, at C speed."""
+    dst[dst_off:dst_off + n] = memoryview(src)[src_off:src_off + n]
+
+
+def copy_sum_portable(dst, dst_off, src, src_off, n):
+    """Copy, then the one's-complement sum of the copied bytes (as sum16, acc 0)."""
+    copy_into(dst, dst_off, src, src_off, n)
+    return sum16(dst, dst_off, n, 0)
+
+
+copy_into = copy_loop if MICROPYTHON else copy_slice
+copy_sum = copy_sum_portable
+
+
+
+def ip_header_loop(buf, total, ident, ttl_proto):
+    buf[14] = 0x45
+    buf[15] = 0
+    buf[16] = total >> 8
+    buf[17] = total & 0xFF
+    buf[18] = ident >> 8
+    buf[19] = ident & 0xFF
+    buf[20] = 0
+    buf[21] = 0
+    buf[22] = ttl_proto >> 8
+    buf[23] = ttl_proto & 0xFF
+    buf[24] = 0
+    buf[25] = 0
+    c = ~sum16(buf, 14, 20, 0)
+    buf[24] = (c >> 8) & 0xFF
+    buf[25] = c & 0xFF
+
+
+ip_header = ip_header_loop
+
+
+# --- HalfSipHash-2-4 for uipy.isn (large ints: heap objects on MicroPython) ---
+
+def _rotl(v, r):
+    return ((v << r) | (v >> (32 - r))) & 0xFFFFFFFF
+
+
+def isn_hash_loop(key, data, n, out):
+    k0 = int.from_bytes(bytes(key[0:4]), "little")
+    k1 = int.from_bytes(bytes(key[4:8]), "little")
+    v = [k0, k1, k0 ^ 0x6C796765, k1 ^ 0x74656462]
+    words = [int.from_bytes(bytes(data[i:i + 4]), "little") for i in range(0, n, 4)] + [n << 24]
+    for r in range(len(words) * 2 + 4):
+        if r < 2 * len(words) and not r & 1:
+            v[3] ^= words[r >> 1]
+        if r == 2 * len(words):
+            v[2] ^= 0xFF
+        v[0] = (v[0] + v[1]) & 0xFFFFFFFF
+        v[1] = _rotl(v[1], 5) ^ v[0]
+        v[0] = _rotl(v[0], 16)
+        v[2] = (v[2] + v[3]) & 0xFFFFFFFF
+        v[3] = _rotl(v[3], 8) ^ v[2]
+        v[0] = (v[0] + v[3]) & 0xFFFFFFFF
+        v[3] = _rotl(v[3], 7) ^ v[0]
+        v[2] = (v[2] + v[1]) & 0xFFFFFFFF
+        v[1] = _rotl(v[1], 13) ^ v[2]
+        v[2] = _rotl(v[2], 16)
+        if r < 2 * len(words) and r & 1:
+            v[0] ^= words[r >> 1]
+    out[0:4] = (v[1] ^ v[3]).to_bytes(4, "big")

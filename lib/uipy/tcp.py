@@ -334,7 +334,8 @@ class Tcp:
                 c.handler(c, events)
             c.data = None
         if c.state != ST_CLOSED:
-            self.output(c)
+            if c.ack_now or c.q_count or c.out_len or c.fin_queued:
+                self.output(c)                # else there is nothing to send
             if c.rcv_nxt > _REBASE:
                 self._rebase_receive(c)
         return True
@@ -755,6 +756,10 @@ class Tcp:
             return
         if c.resend_head:
             self._resend_head(c)
+        elif not c.q_count and not c.fin_queued:
+            if c.ack_now:                     # nothing queued: at most a pure ACK
+                self._send_segment(c, c.snd_max, 0, ACK)
+            return
         can_send = (1 << st) & DRAINING
         while True:
             data_end = c.q_tail if (c.q_count and can_send) else c.snd_nxt

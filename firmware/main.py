@@ -180,8 +180,9 @@ def main(config_path="config.json"):
         print(e)
         return
     device = start(cfg)
-    device.check()
-    device.run()
+    if device is not None:
+        device.check()
+        device.run()
 
 
 if __name__ == "__main__":

@@ -110,6 +110,7 @@ class W5500:
         self._rx_rd = 0     # chip's RX read pointer, as we last wrote it
         self._rx_avail = 0  # bytes of complete frames known to wait at _rx_rd
         self._tx_failed = False
+        self._tx_wr = -1    # Sn_TX_WR as we last wrote it (-1: read it from the chip)
         self._block_ipv6 = block_ipv6
         self._mode = 0
 
@@ -240,6 +241,7 @@ class W5500:
     def _open(self):
         """(Re)open socket 0 in MACRAW with the current filter mode."""
         self._rx_avail = 0
+        self._tx_wr = -1    # unknown until read from the chip at the next send
         for _ in range(3):
             self._command(_CMD_CLOSE)
             self._write8(_SN_MR, _S0_W, self._mode)
@@ -359,14 +361,19 @@ class W5500:
                 return False
             self._tx_failed = False
         size = n if n >= _MIN_FRAME else _MIN_FRAME
-        b = self._r6
-        free = self._read_stable(_SN_TX_FSR, b)
-        if free < size:
-            # nothing else sends on socket 0, so the buffer should be empty
-            self.stats["tx_errors"] += 1
-            self._reopen()
-            return False
-        ptr = (b[7] << 8) | b[8]
+        ptr = self._tx_wr
+        if ptr < 0:
+            # first send since the socket opened: free space and write pointer
+            # from the chip; after that the buffer is empty again at every
+            # SEND_OK and only we move Sn_TX_WR, so they are known
+            b = self._r6
+            free = self._read_stable(_SN_TX_FSR, b)
+            if free < size:
+                # nothing else sends on socket 0, so the buffer should be empty
+                self.stats["tx_errors"] += 1
+                self._reopen()
+                return False
+            ptr = (b[7] << 8) | b[8]
         h = self._hdr
         h[0] = ptr >> 8
         h[1] = ptr & 0xFF
@@ -400,5 +407,6 @@ class W5500:
                 self._reopen()
                 return False
         self._write8(_SN_IR, _S0_W, _IR_SEND_OK)
+        self._tx_wr = (ptr + size) & 0xFFFF
         self.stats["tx_frames"] += 1
         return True

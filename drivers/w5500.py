@@ -47,6 +47,7 @@ _SN_RX_RSR = const(0x0026)
 _SN_RX_RD = const(0x0028)
 _SN_RX_WR = const(0x002A)
 _SN_IMR = const(0x002C)
+_QUIET_POLLS = const(20)  # with INTn wired, empty polls between two Sn_RX_RSR reads
 # control bytes: BSB << 3 | RWB << 2, variable-length mode
 _COMMON_R = const(0x00)
 _COMMON_W = const(0x04)
@@ -111,6 +112,7 @@ class W5500:
         self._rx_avail = 0  # bytes of complete frames known to wait at _rx_rd
         self._tx_failed = False
         self._tx_wr = -1    # Sn_TX_WR as we last wrote it (-1: read it from the chip)
+        self._quiet = 0     # polls answered from the INTn level alone
         self._block_ipv6 = block_ipv6
         self._mode = 0
 
@@ -276,6 +278,14 @@ class W5500:
 
     def recv_into(self, mv):
         if self._rx_avail == 0:
+            p = self.int_pin
+            if p is not None and p.value() and self._quiet < _QUIET_POLLS:
+                # INTn is high: no RECV flag, so nothing arrived since we last
+                # looked (HARDWARE.md 1.15: a level, not an edge); Sn_RX_RSR is still
+                # read every _QUIET_POLLS-th poll in case an interrupt was lost
+                self._quiet += 1
+                return 0
+            self._quiet = 0
             rsr = self._rx_waiting()
             if rsr == 0 and self.int_pin is not None and self.int_pin.value() == 0:
                 # clear RECV before looking again, so a frame landing now re-asserts INTn

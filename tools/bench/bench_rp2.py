@@ -161,6 +161,36 @@ def device_figures():
     return figures
 
 
+def romfs_figures():
+    """The device's heap when the modules run in place from a ROMFS partition
+    (the custom RPI_PICO_ROMFS build in ../shared/rp2; a frozen build keeps
+    code in flash the same way): what code costs on a stock board, by contrast."""
+    import subprocess
+    fw = os.path.join(os.path.dirname(rp2_files.fsimage.__file__), "..", "..", "..", "..", "shared", "rp2",
+                      "RPI_PICO_ROMFS-v1.28.0.uf2")
+    fw = os.environ.get("UIPY_RP2_ROMFS_FIRMWARE") or os.path.normpath(fw)
+    if not os.path.exists(fw):
+        return {}
+    files = rp2_files.board_files(BOARD)
+    with open(os.path.join(ROOT, "firmware", "main.py"), "rb") as f:
+        files["/uipy_main.py"] = f.read()
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in [p for p in files if p.startswith("/lib/")]:
+            dest = os.path.join(tmp, "rom", path[1:])
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with open(dest, "wb") as f:
+                f.write(files.pop(path))      # the modules live in ROMFS only
+        image = os.path.join(tmp, "romfs.img")
+        subprocess.run([os.path.join(ROOT, ".venv", "bin", "mpremote"), "romfs", "--no-mpy", "-o", image,
+                        "build", os.path.join(tmp, "rom")], check=True, capture_output=True)
+        with open(image, "rb") as f:
+            romfs = f.read()
+    with Rp2Board(files=files, board=BOARD, firmware=fw, romfs=romfs) as b:
+        b.boot(60)
+        out = fresh(b, HEAP_FRAME % HEAP["rp2_heap_bytes_device"])
+    return {"rp2_romfs_heap_bytes_device": int(out.split("held")[1].split()[0])}
+
+
 class TimedLink:
     """A TAP as the chip's wire, stamping frames in the board's simulated time
     (ChipBus.sim_ns): ICMP echo request in / reply out, a SYN to port 80 in,
@@ -260,6 +290,7 @@ def rp2_figures(network=True):
         print("bench_rp2: skipped: " + why, file=sys.stderr)
         return {}
     figures = device_figures()
+    figures.update(romfs_figures())
     if network and os.geteuid() == 0:
         for board in ("w5500_evb_pico", "pico_enc28j60"):
             figures.update(network_figures(board))

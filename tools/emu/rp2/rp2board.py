@@ -73,11 +73,12 @@ def make_chip(chip, clock):
 
 class Rp2Board:
     """board: a board module name (its chip and pins), or None for a bare Pico.
-    link: the chip's wire (TapNic or any frame link); files: {device path: bytes}.
+    link: the chip's wire (TapNic or any frame link); files: {device path: bytes};
+    romfs: a ROMFS image (bytes) for a firmware built with a ROMFS partition.
     bus=False leaves the SPI bus empty (nothing answers: MISO reads 0xFF)."""
 
     def __init__(self, files=None, board=None, link=None, firmware=None, bus=True,
-                 realtime=True, echo=False):
+                 realtime=True, echo=False, romfs=None):
         self.firmware = firmware or firmware_path()
         self.board = board
         self.link = link
@@ -86,6 +87,11 @@ class Rp2Board:
         self._cond = threading.Condition()
         self._tmp = tempfile.TemporaryDirectory(prefix="uipy-rp2-")
         self.fs_path = fsimage.write(files or {}, os.path.join(self._tmp.name, "fs.img"))
+        self.romfs_path = None                  # a ROMFS image, for firmware built with one
+        if romfs is not None:
+            self.romfs_path = os.path.join(self._tmp.name, "romfs.img")
+            with open(self.romfs_path, "wb") as f:
+                f.write(romfs)
         self.emu = None
         self.bus = None
         self.clock = SimClock()
@@ -99,6 +105,8 @@ class Rp2Board:
         argv = ["node", os.path.join(HERE, "rp2run.mjs"), "--firmware", self.firmware,
                 "--bootrom", bootrom_path(), "--fs", self.fs_path,
                 "--realtime", "1" if realtime else "0"]
+        if self.romfs_path:
+            argv += ["--romfs", self.romfs_path]
         pass_fds = ()
         if self.board is not None:
             chip, spi_id, cs, rst, irq = board_wiring(self.board)

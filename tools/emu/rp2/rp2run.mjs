@@ -1,6 +1,6 @@
 // The RP2040 runner: a MicroPython rp2 .uf2 in the rp2040js emulator (host only).
 //
-//   node rp2run.mjs --firmware F.uf2 --bootrom B.bin [--fs littlefs.img]
+//   node rp2run.mjs --firmware F.uf2 --bootrom B.bin [--fs littlefs.img] [--romfs romfs.img]
 //        [--spi 0 --cs 17 --rst 20 --int 21 --req-fd 3 --rep-fd 4] [--realtime 1]
 //
 // The USB CDC console is this process's stdin/stdout (raw bytes). With --spi the
@@ -27,6 +27,8 @@ import { RP2040, USBCDC, ConsoleLogger, LogLevel } from 'rp2040js';
 const FLASH_START = 0x10000000;
 const FS_OFFSET = 0xa0000;          // littlefs partition of the RPI_PICO board (1408 KB)
 const FS_SIZE = 1408 * 1024;
+const ROMFS_OFFSET = 0x80000;        // ROMFS partition of a firmware built with MICROPY_HW_ROMFS_BYTES
+const ROMFS_SIZE = 128 * 1024;
 const CYCLE_NS = 8;                  // 125 MHz
 const SLICE_MS = 20;                 // wall time per run slice before I/O gets a turn
 const POLL_NS = 1e6;                 // the chip model is polled every simulated ms
@@ -86,6 +88,11 @@ if (args.fs) {
   const img = readFile(args.fs, 'filesystem image');
   if (img.length > FS_SIZE) fail(2, `${args.fs}: ${img.length} bytes do not fit the ${FS_SIZE}-byte filesystem`);
   mcu.flash.set(img, FS_OFFSET);
+}
+if (args.romfs) {
+  const img = readFile(args.romfs, 'ROMFS image');
+  if (img.length > ROMFS_SIZE) fail(2, `${args.romfs}: ${img.length} bytes do not fit the ${ROMFS_SIZE}-byte ROMFS partition`);
+  mcu.flash.set(img, ROMFS_OFFSET);
 }
 
 // --- console: USB CDC; the OUT request is held until there is input (a host NAKs) ---

@@ -32,3 +32,14 @@ def need_root():
 
 def run(cmd, timeout=120, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kw)
+
+
+def need_rp2_firmware():
+    """Level 6: node, rp2040js and the RP2040 firmware and bootrom (../shared/rp2
+    or $UIPY_RP2_FIRMWARE); the message says where to get a missing firmware."""
+    import rp2board
+    tool("node")
+    tool("rp2040js", os.path.join(ROOT, "node_modules"))
+    why = rp2board.missing_files()
+    if why:
+        unavailable("real-firmware level: " + why)

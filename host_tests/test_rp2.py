@@ -4,14 +4,12 @@
 SPI bus (tools/emu/rp2). Here heap, allocation and behaviour are what a board has.
 """
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 
 import pytest
 
-from levels import ROOT, need_root, tool, unavailable
+from levels import ROOT, need_root, need_rp2_firmware, tool
 
 import rp2_files
 
@@ -22,12 +20,7 @@ BOARD_IP = "198.18.0.2"
 
 @pytest.fixture(scope="module", autouse=True)
 def firmware_present():
-    import rp2board
-    tool("node")
-    tool("rp2040js", os.path.join(ROOT, "node_modules"))
-    why = rp2board.missing_files()
-    if why:
-        unavailable("real-firmware level: " + why)
+    need_rp2_firmware()
 
 
 def booted(board="w5500_evb_pico", **kw):

@@ -1,12 +1,11 @@
 """firmware/main.py on the real RP2040 firmware (rp2040js, as host_tests/test_rp2.py):
 a board whose network chip does not answer keeps trying, with backoff, instead
 of dropping to the REPL."""
-import os
 import re
 
 import pytest
 
-from levels import ROOT, tool, unavailable
+from levels import need_rp2_firmware
 
 import rp2_files
 
@@ -15,12 +14,7 @@ RP2_BOARDS = ("w5500_evb_pico", "pico_enc28j60")
 
 @pytest.fixture(scope="module", autouse=True)
 def firmware_present():
-    import rp2board
-    tool("node")
-    tool("rp2040js", os.path.join(ROOT, "node_modules"))
-    why = rp2board.missing_files()
-    if why:
-        unavailable("real-firmware level: " + why)
+    need_rp2_firmware()
 
 
 @pytest.mark.parametrize("board", RP2_BOARDS)

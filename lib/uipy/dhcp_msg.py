@@ -4,7 +4,7 @@ uipy.dhcp imports this module when an exchange begins and drops it once the
 lease is bound (or the client stopped), so the code is in RAM only while it
 is needed.  Every function takes the Dhcp object (d) first.
 """
-from uipy.compat import const, copy_into, random_bytes, random_u16
+from uipy.compat import const, copy_into, random_bytes
 from uipy.frame import UDP_DATA, equal_at
 from uipy.ipv4 import ip_str
 

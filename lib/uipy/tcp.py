@@ -318,15 +318,7 @@ class Tcp:
             c.rcv_nxt = seq + dlen
             c.data = self.stack.view(TRANSPORT + doff, dlen)
             events |= NEWDATA
-            c.unacked_segs += 1
-            if c.unacked_segs >= 2 or c.gap or c.quickacks:
-                c.ack_now = True              # as in _segment, step 5
-                c.gap = False
-                if c.quickacks:
-                    c.quickacks -= 1
-            elif not c.delack_on:
-                c.delack_on = True
-                c.delack_at = ticks_add(now, self.delack_ms)
+            self._ack_in_order(c, now)
         c.last_rx = now
         c.keepalive_probes = 0
         if events:
@@ -339,6 +331,21 @@ class Tcp:
             if c.rcv_nxt > _REBASE:
                 self._rebase_receive(c)
         return True
+
+    def _ack_in_order(self, c, now):
+        """An in-order data segment arrived: ACK it at once or arm the delayed ACK.
+        RFC 1122: at least every second segment; RFC 5681 4.2: at once when it
+        fills a gap; and for a while at the start and after a loss (quick ACKs),
+        so the peer's window grows without waiting for our delayed-ACK timer."""
+        c.unacked_segs += 1
+        if c.unacked_segs >= 2 or c.gap or c.quickacks:
+            c.ack_now = True
+            c.gap = False
+            if c.quickacks:
+                c.quickacks -= 1
+        elif not c.delack_on:
+            c.delack_on = True
+            c.delack_at = ticks_add(now, self.delack_ms)
 
     def _parse_options(self, doff):
         """The peer's MSS from the options, 0 when absent, -1 when malformed."""
@@ -587,19 +594,7 @@ class Tcp:
                     c.rcv_nxt += dlen
                     c.data = self.stack.view(dstart, dlen)
                     events |= NEWDATA
-                    c.unacked_segs += 1
-                    if c.unacked_segs >= 2 or c.gap or c.quickacks:
-                        # RFC 1122: at least every second segment; RFC 5681 4.2:
-                        # at once when the segment fills a gap; and for a while
-                        # at the start and after a loss, so the peer's window
-                        # grows without waiting for our delayed-ACK timer
-                        c.ack_now = True
-                        c.gap = False
-                        if c.quickacks:
-                            c.quickacks -= 1
-                    elif not c.delack_on:
-                        c.delack_on = True
-                        c.delack_at = ticks_add(now, self.delack_ms)
+                    self._ack_in_order(c, now)
                 else:
                     stats["tcp_out_of_order"] += 1
                     c.ack_now = True          # a duplicate ACK tells the peer what is missing

@@ -1,12 +1,14 @@
 """The Stack: configuration, the Ethernet layer, poll() and the periodic tick."""
 from uipy import compat
-from uipy.compat import ticks_add, ticks_diff
+from uipy.compat import copy_into, ticks_add, ticks_diff
 from uipy.frame import FRAME_MAX, FRAME_MIN, new_buffer
 from uipy.stats import new_counters
 from uipy.arp import Arp
 from uipy.ipv4 import Ipv4, ip_bytes, ip_str, PROTO_ICMP, PROTO_UDP, PROTO_TCP
 from uipy.icmp import Icmp
 from uipy.udp import Udp
+
+_PAD = bytes(FRAME_MIN)            # zeros for padding short frames
 
 ETHERTYPE_IPV4 = 0x0800
 ETHERTYPE_ARP = 0x0806
@@ -232,10 +234,9 @@ class Stack:
 
     def send_frame(self, n):
         """Send the first n bytes of the buffer as one frame (padded to 60)."""
-        buf = self.buf
-        while n < FRAME_MIN:
-            buf[n] = 0
-            n += 1
+        if n < FRAME_MIN:                 # pad with zeros: one copy, not a byte loop
+            copy_into(self.buf, n, _PAD, 0, FRAME_MIN - n)
+            n = FRAME_MIN
         self.stats["tx_frames"] += 1
         if self.nic.send(self.mv, n) is False:
             self.stats["tx_errors"] += 1

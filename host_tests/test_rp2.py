@@ -74,6 +74,22 @@ def test_nic_with_nothing_on_the_bus_says_so(board):
     assert "0xFF" in out, out
 
 
+def test_spi_traffic_with_cs_high_does_not_reach_the_chip():
+    """Bytes clocked while the chip is not selected are answered 0xFF and the
+    chip still comes up after them (the bus stays in step with the runner)."""
+    with booted() as b:
+        out = b.exec("import machine, boards\n"
+                     "spi = machine.SPI(0, baudrate=20000000, sck=machine.Pin(18), mosi=machine.Pin(19),"
+                     " miso=machine.Pin(16))\n"
+                     "machine.Pin(17, machine.Pin.OUT, value=1)\n"
+                     "got = bytearray(300)\n"
+                     "spi.write_readinto(bytes(range(256)) + bytes(44), got)\n"
+                     "print('idle bus', set(got))\n"
+                     "nic = boards.nic('w5500_evb_pico', mac=b'\\x02\\x00\\x00\\x00\\x00\\x67', spi=spi)\n"
+                     "print('link', nic.link_up())\n", 120)
+    assert "idle bus {255}" in out and "link True" in out, out
+
+
 def test_bad_firmware_file_is_a_clear_error(tmp_path):
     from rp2board import Rp2Board, Rp2Error
     bad = tmp_path / "not-a-firmware.uf2"

@@ -80,11 +80,7 @@ class Arp:
     def lookup_into(self, hi, lo, buf, off):
         """Write the MAC for hi.lo at buf[off:off+6]; its slot, or -1 when not resolved."""
         i = self.find(hi, lo)
-        if i < 0 or self.state[i] != _RESOLVED:
-            return -1
-        self.used[i] = self.stack.now
-        copy_into(buf, off, self.mac, 6 * i, 6)
-        return i
+        return i if i >= 0 and self.mac_into(i, hi, lo, buf, off) else -1
 
     def mac_into(self, i, hi, lo, buf, off):
         """lookup_into for a slot found before: True when slot i still holds hi.lo resolved."""

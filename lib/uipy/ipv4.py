@@ -114,10 +114,8 @@ class Ipv4:
             self.on_link(hi, lo)
 
     def _dest_kind(self, hi, lo):
-        """0 for our unicast address, 1 for a broadcast we accept, -1 otherwise."""
-        s = self.stack
-        if hi == s.ip_hi and lo == s.ip_lo and (hi | lo):
-            return 0
+        """For a destination that is not our address: 1 for a broadcast we
+        accept, -1 otherwise."""
         if hi == 0xFFFF and lo == 0xFFFF:
             return 1
         if self.subnet_broadcast(hi, lo):

@@ -258,17 +258,16 @@ class Tcp:
             self._last = c
         self.busy = True
         try:
-            if c is not None and c.state == ST_ESTABLISHED and flags & ~PSH == ACK and \
-                    self._predicted(c, length, doff):
-                pass
-            elif c is not None and c.state == ST_TIME_WAIT and flags & (SYN | ACK) == SYN and \
+            if c is not None and c.state == ST_TIME_WAIT and flags & (SYN | ACK) == SYN and \
                     seq_diff(get16(buf, TRANSPORT + 4), get16(buf, TRANSPORT + 6),
                              c.rcv_base_hi, c.rcv_base_lo) > c.rcv_nxt:
                 self.release(c)           # RFC 6191 style: a new incarnation may reuse the pair
                 stats["tcp_timewait_recycled"] += 1
+                c = None
+            if c is None:
                 self._no_connection(length, doff, flags, mss, hi, lo, sport, dport)
-            elif c is None:
-                self._no_connection(length, doff, flags, mss, hi, lo, sport, dport)
+            elif c.state == ST_ESTABLISHED and flags & ~PSH == ACK and self._predicted(c, length, doff):
+                pass                      # the common case, done by header prediction
             elif c.state == ST_SYN_SENT:
                 self._syn_sent(c, length, doff, flags, mss)
             else:

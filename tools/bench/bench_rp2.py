@@ -21,7 +21,7 @@ sys.path[:0] = [os.path.join(ROOT, "tools"), os.path.join(ROOT, "host_tests")]
 import paths  # noqa: E402,F401
 
 import rp2_files  # noqa: E402
-from rp2board import Rp2Board, missing_files  # noqa: E402
+from rp2board import SHARED_RP2, Rp2Board, missing_files  # noqa: E402
 
 BOARD = "w5500_evb_pico"
 MAC = "b'\\x02\\x00\\x00\\x00\\x00\\x55'"
@@ -152,7 +152,8 @@ def device_figures():
         figures.update(rp2_files.figures(fresh(b, IDLE_POLL)))
         rounds = 20
         frame = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x99" + b"\x88\xb5" + bytes(1500)
-        mark = (b.soft_reset(), b.start(SPI_RX % (BOARD, MAC, rounds)))[1]
+        b.soft_reset()
+        mark = b.start(SPI_RX % (BOARD, MAC, rounds))
         b.wait_for("ready", 60, mark)
         for _ in range(rounds + 5):
             link.frames.append(frame)
@@ -166,9 +167,7 @@ def romfs_figures():
     (the custom RPI_PICO_ROMFS build in ../shared/rp2; a frozen build keeps
     code in flash the same way): what code costs on a stock board, by contrast."""
     import subprocess
-    fw = os.path.join(os.path.dirname(rp2_files.fsimage.__file__), "..", "..", "..", "..", "shared", "rp2",
-                      "RPI_PICO_ROMFS-v1.28.0.uf2")
-    fw = os.environ.get("UIPY_RP2_ROMFS_FIRMWARE") or os.path.normpath(fw)
+    fw = os.environ.get("UIPY_RP2_ROMFS_FIRMWARE") or os.path.join(SHARED_RP2, "RPI_PICO_ROMFS-v1.28.0.uf2")
     if not os.path.exists(fw):
         return {}
     files = rp2_files.board_files(BOARD)

@@ -108,7 +108,8 @@ def _board_package_deps(rel, seen):
 
 
 def board_info(board):
-    """{"board", "port", "arch", "chip", "sources"} for a device board;
+    """{"board", "port", "arch", "chip", "sources", "constants" (the board module's
+    top-level constants: wiring)} for a device board;
     BoardError for a host-only or unknown board, or one whose facts are missing."""
     name = normalize(board)
     if name in HOST_ONLY_BOARDS:
@@ -135,7 +136,8 @@ def board_info(board):
     for s in sources:
         if s in HOST_ONLY_FILES:
             raise BoardError("uipy: %s pulls in the host-only %s" % (rel, s))
-    return {"board": name, "port": port, "arch": ARCH[port], "chip": chip, "sources": sources}
+    return {"board": name, "port": port, "arch": ARCH[port], "chip": chip, "sources": sources,
+            "constants": consts}
 
 
 def target_of(src):

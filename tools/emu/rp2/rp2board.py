@@ -41,9 +41,9 @@ def bootrom_path():
     return os.environ.get("UIPY_RP2_BOOTROM") or BOOTROM
 
 
-def missing_files():
-    """Why the real-firmware level cannot run here (None when it can)."""
-    for path, what in ((firmware_path(), "firmware"), (bootrom_path(), "RP2040 bootrom")):
+def missing_files(firmware=None):
+    """Why the firmware (default firmware_path()) cannot run here; None when it can."""
+    for path, what in ((firmware or firmware_path(), "firmware"), (bootrom_path(), "RP2040 bootrom")):
         if not os.path.exists(path):
             return "no %s at %s: %s" % (what, path, GET_FIRMWARE if what == "firmware"
                                         else "set UIPY_RP2_BOOTROM (rp2040js's demo bootrom, B1)")
@@ -57,7 +57,7 @@ def board_wiring(board):
     info = mpy_build.board_info(board)
     if info["port"] != "rp2":
         raise ValueError("uipy: %s is not an RP2040 board" % board)
-    c = mpy_build._constants(mpy_build._parse("boards/%s.py" % info["board"]))
+    c = info["constants"]
     return c["CHIP"], c["SPI_ID"], c["CS"], c.get("RST"), c.get("INT")
 
 
@@ -99,8 +99,8 @@ class Rp2Board:
         self._start(bus, realtime)
 
     def _start(self, bus, realtime):
-        why = missing_files()
-        if why and not (os.path.exists(self.firmware) and os.path.exists(bootrom_path())):
+        why = missing_files(self.firmware)
+        if why:
             raise Rp2Error("uipy: " + why)
         argv = ["node", os.path.join(HERE, "rp2run.mjs"), "--firmware", self.firmware,
                 "--bootrom", bootrom_path(), "--fs", self.fs_path,

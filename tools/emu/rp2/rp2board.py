@@ -84,6 +84,7 @@ class Rp2Board:
         self.link = link
         self.echo = echo
         self.console = bytearray()
+        self.stderr = bytearray()                # the runner's own messages
         self._cond = threading.Condition()
         self._tmp = tempfile.TemporaryDirectory(prefix="uipy-rp2-")
         self.fs_path = fsimage.write(files or {}, os.path.join(self._tmp.name, "fs.img"))
@@ -134,7 +135,6 @@ class Rp2Board:
             self.bus = ChipBus(self.emu, req_r, rep_w, wired=self.link is not None, clock=self.clock).start()
         threading.Thread(target=self._reader, args=(self.proc.stdout, True), daemon=True).start()
         threading.Thread(target=self._reader, args=(self.proc.stderr, False), daemon=True).start()
-        self.stderr = bytearray()
 
     def _reader(self, stream, is_console):
         while True:

@@ -11,8 +11,7 @@ import gc
 import micropython
 from time import ticks_us, ticks_diff
 
-from uipy.compat import VirtualClock
-from uipy.stack import Stack
+from mpy_pair import make_pair, run
 
 SEGMENT = 1460
 
@@ -30,23 +29,12 @@ class Sink:
 
 
 def pair(conns=4):
-    """Two stacks on an in-memory link, one virtual clock."""
-    from mpy_pair import RingLink as link
-    clock = VirtualClock(5000)
-    la = link(b"\x02\x00\x00\x00\x0a\x0a")
-    lb = link(b"\x02\x00\x00\x00\x0b\x0b")
-    la.peer, lb.peer = lb, la
-    tcp = {"conns": conns, "window": 4 * SEGMENT}
-    a = Stack(la, ip="198.18.0.10", clock=clock, tcp=tcp)
-    b = Stack(lb, ip="198.18.0.11", clock=clock, tcp=tcp)
-    return clock, a, b, la, lb
+    """Two stacks on mpy_pair's in-memory link, one virtual clock."""
+    return make_pair(tcp={"conns": conns, "window": 4 * SEGMENT})
 
 
 def settle(clock, a, b, rounds=20):
-    for _ in range(rounds):
-        clock.advance(1)
-        a.poll()
-        b.poll()
+    run(clock, a, b, rounds, lambda: False)
 
 
 def connected_pair():
@@ -87,7 +75,6 @@ def tcp_rx(rounds=30):
                 (with_ack if la.sent > sent else without).append(dt)
         settle(clock, a, b, 3)
     print("tcp_rx_segment_us", best(with_ack) if with_ack else -1)
-    print("rx_rounds", len(with_ack), len(without), with_ack, without)
     print("tcp_rx_segment_noack_us", best(without) if without else -1)
 
 

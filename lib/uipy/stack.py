@@ -254,13 +254,14 @@ class Stack:
     def ping(self, ip, seq, size=32):
         return self.icmp.ping(ip_bytes(ip) if isinstance(ip, str) else ip, seq, size)
 
-    def listen(self, port, handler, backlog=2):
+    def listen(self, port, handler, backlog=2, window=0):
         """Accept TCP connections on port; handler(conn, events) gets their events."""
-        self._need_tcp().listen(port, handler, backlog)
+        self._need_tcp().listen(port, handler, backlog, window)
 
-    def connect(self, ip, port, handler, local_port=0):
+    def connect(self, ip, port, handler, local_port=0, window=0):
         """Open a TCP connection; returns the Conn (CONNECTED arrives later)."""
-        return self._need_tcp().connect(ip_bytes(ip) if isinstance(ip, str) else ip, port, handler, local_port)
+        return self._need_tcp().connect(ip_bytes(ip) if isinstance(ip, str) else ip, port, handler,
+                                        local_port, window)
 
     def _need_tcp(self):
         if self.tcp is None:

@@ -77,11 +77,12 @@ STAT_NAMES = (
 
 
 class Listener:
-    def __init__(self, port, handler, backlog):
+    def __init__(self, port, handler, backlog, window):
         self.port = port
         self.handler = handler
         self.backlog = backlog        # connections at once for this port
         self.count = 0
+        self.window = window          # receive window its connections start with
 
 
 class Tcp:
@@ -130,7 +131,9 @@ class Tcp:
 
     # --- application entry points ---
 
-    def listen(self, port, handler, backlog=2):
+    def listen(self, port, handler, backlog=2, window=0):
+        """Accept connections on port; window (if given) is the receive window
+        they start with instead of the Tcp setting."""
         if not 0 < port < 65536:
             raise ValueError("uipy: TCP port %r out of range 1..65535" % (port,))
         if backlog < 1:
@@ -144,7 +147,7 @@ class Tcp:
                 free = i
         if free < 0:
             raise ValueError("uipy: listener table full (tcp_listeners=%d)" % len(self.listeners))
-        self.listeners[free] = Listener(port, handler, backlog)
+        self.listeners[free] = Listener(port, handler, backlog, min(window, 65535) or self.window)
 
     def unlisten(self, port):
         for i in range(len(self.listeners)):
@@ -152,9 +155,10 @@ class Tcp:
             if lst is not None and lst.port == port:
                 self.listeners[i] = None
 
-    def connect(self, ip, port, handler, local_port=0):
+    def connect(self, ip, port, handler, local_port=0, window=0):
         """Open a connection to ip (4 bytes) and port; events go to handler.
-        The local port is a random ephemeral one unless given."""
+        The local port is a random ephemeral one unless given; window (if
+        given) is the receive window to start with instead of the Tcp setting."""
         if not 0 < port < 65536 or not 0 <= local_port < 65536:
             raise ValueError("uipy: TCP port %r out of range 1..65535" % (port,))
         hi = (ip[0] << 8) | ip[1]
@@ -166,6 +170,8 @@ class Tcp:
             raise OSError(12, "uipy: TCP connection table full (tcp_conns=%d)" % len(self.conns))
         self._init_conn(c, hi, lo, port, local_port or self._ephemeral_port(hi, lo, port), handler)
         c.state = ST_SYN_SENT
+        if window:
+            c.window = min(window, 65535)
         self._new_iss(c)
         self.stack.stats["tcp_connects"] += 1
         self._send_syn(c)
@@ -403,6 +409,7 @@ class Tcp:
         buf = self.stack.buf
         self._init_conn(c, hi, lo, sport, dport, lst.handler)
         c.listener = lst
+        c.window = lst.window
         lst.count += 1
         c.state = ST_SYN_RCVD
         c.rcv_base_hi = get16(buf, TRANSPORT + 4)

@@ -190,3 +190,27 @@ def packets(golden, rounds=200):
             nic.frame = frame
             stack.poll()
         print(label, ticks_diff(ticks_us(), t0) / rounds)
+
+
+def socket_heap():
+    """Heap held by uipy.socket and one connected socket (the pair's stacks
+    already built): socket_heap_bytes."""
+    clock, a, b, la, lb = pair()
+    server = Sink()
+    b.listen(80, server.handler, backlog=4)
+    gc.collect()
+    before = gc.mem_alloc()
+    import uipy.socket as usock
+    usock.use(a)
+    s = usock.socket()
+    s.setblocking(False)
+    try:
+        s.connect(("198.18.0.11", 80))
+    except OSError:
+        pass
+    run(clock, a, b, 300, lambda: s._up)
+    if not s._up:
+        raise RuntimeError("probe: socket did not connect")
+    gc.collect()
+    print("socket_heap_bytes", gc.mem_alloc() - before)
+    s.close()

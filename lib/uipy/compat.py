@@ -38,6 +38,15 @@ ticks_diff = getattr(time, "ticks_diff", None) or _ticks_diff
 ticks_add = getattr(time, "ticks_add", None) or _ticks_add
 
 
+def os_error(e):
+    """OSError carrying errno e: MicroPython prints its name ("ECONNRESET") from
+    the number alone; CPython sets .errno only when a message comes with it."""
+    if MICROPYTHON:
+        return OSError(e)
+    import os
+    return OSError(e, os.strerror(e))
+
+
 class VirtualClock:
     """A clock the tests move by hand; pass it as Stack(clock=...)."""
 

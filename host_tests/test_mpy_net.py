@@ -1,6 +1,7 @@
 """Level 5 infrastructure: uipy inside the MicroPython unix port, its frames
 relayed to a TAP in a test namespace (host_tests/mpy_net.py); the kernel pings
-it, fetches a page from uipy.httpd with curl and talks to a TCP echo.
+it, fetches pages (10 KB, 1 MB) from uipy.httpd with curl, byte-exact, and
+talks to a TCP echo.
 Also the unix-datagram driver and the relay on their own, on CPython.
 Needs root (skipped locally without it, a failure under CI=true)."""
 import os
@@ -66,6 +67,8 @@ def test_mpy_stack_ping_curl_and_echo(net, tmp_path):
     www.mkdir()
     (www / "page.bin").write_bytes(PAGE)
     (www / "index.html").write_text("<h1>uipy in MicroPython</h1>\n")
+    big = os.urandom(1 << 20)
+    (www / "big.bin").write_bytes(big)
     t0 = time.monotonic()
     net.start("host_tests/mpy/net_echo.py", str(www), "20", heap="1M")
     net.wait_for("READY", 10)
@@ -76,6 +79,10 @@ def test_mpy_stack_ping_curl_and_echo(net, tmp_path):
     assert body == PAGE
     rc, body, err = net.curl("http://%s/" % STACK_IP)
     assert rc == 0 and body == b"<h1>uipy in MicroPython</h1>\n", err
+    t = time.monotonic()
+    rc, body, err = net.curl("http://%s/big.bin" % STACK_IP, timeout_s=20)
+    t_big = time.monotonic() - t
+    assert rc == 0 and body == big, err            # 1 MB through the relay, byte-exact
 
     # the event-API echo, from a kernel socket in the namespace
     script = ("import socket,sys\n"
@@ -97,4 +104,4 @@ def test_mpy_stack_ping_curl_and_echo(net, tmp_path):
     assert net.wait_for("ECHOED", 1) == "ECHOED %d" % (16384 + 5)
     counts = net.relay.counts
     assert counts["to_unix"] > 20 and counts["to_link"] > 20, counts
-    print("mpy net: %.2f s, relay %s" % (time.monotonic() - t0, counts))
+    print("mpy net: %.2f s, 1 MB in %.3f s, relay %s" % (time.monotonic() - t0, t_big, counts))

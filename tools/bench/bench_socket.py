@@ -4,6 +4,10 @@ socket_download_MBps / socket_upload_MBps: 10 MB through uipy.socket on
 CPython (blocking sendall / recv_into-style reads, the stack polled inside the
 calls, no thread) to and from the kernel over a TAP, next to bench_tcp's
 host_tcp_* figures for the event API; the kernel side is the same clients.
+
+asyncio_echo_rtt_ms: median round trip of a short line from the kernel to an
+asyncio.start_server echo on the MicroPython unix port over uipy.socket (the
+test bed of host_tests/mpy_net.py), through the asyncio pump.
 """
 import hashlib
 import os
@@ -102,9 +106,29 @@ def socket_figures(size=10 * MB):
         ns.delete()
 
 
+def asyncio_figures():
+    if os.geteuid() != 0:
+        return {}
+    import tempfile
+    from mpy_net import MpyNet
+    from test_sock_aio import echo_rtt
+    with tempfile.TemporaryDirectory() as tmp:
+        net = MpyNet(tmp)
+        try:
+            net.start("host_tests/mpy/apps/aio_echo.py", "-", "60", heap="512K")
+            net.wait_for("READY", 10)
+            rtt = echo_rtt(net, 200)
+        finally:
+            net.close()
+    return {"asyncio_echo_rtt_ms": round(rtt["median_ms"], 2)}
+
+
 if __name__ == "__main__":
     import sys
     sys.path[:0] = [os.path.join(os.path.dirname(__file__), "..", "..", d) for d in ("lib", "drivers", "tools")]
     import paths  # noqa: F401
-    for k, v in socket_figures().items():
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "host_tests"))
+    figs = socket_figures()
+    figs.update(asyncio_figures())
+    for k, v in figs.items():
         print("%-28s %s" % (k, v))

@@ -2,7 +2,8 @@
 relayed to a TAP in a test namespace (host_tests/mpy_net.py); the kernel pings
 it, fetches pages (10 KB, 1 MB) from uipy.httpd with curl, byte-exact, and
 talks to a TCP echo.
-Also the unix-datagram driver and the relay on their own, on CPython.
+Also the unix-datagram driver on its own under both interpreters, and the
+relay on a socket pair standing in for the TAP.
 Needs root (skipped locally without it, a failure under CI=true)."""
 import os
 import socket
@@ -51,6 +52,70 @@ def test_unix_dgram_nic_on_cpython(tmp_path):
         nic.close()
         peer.close()
     assert not os.path.exists(tmp_path / "nic.sock")
+
+
+class PairLink:
+    """One end of a datagram socket pair as a host link (what a TapNic offers)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        sock.setblocking(False)
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def recv_into(self, mv):
+        try:
+            return self.sock.recv_into(mv)
+        except BlockingIOError:
+            return 0
+
+    def send(self, mv, n):
+        self.sock.send(mv[:n])
+        return True
+
+
+def test_unix_relay_both_ways_counts_and_stops(tmp_path):
+    from unix_dgram import UnixDgramNic
+    from unix_relay import UnixRelay
+    wire, far = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    far.settimeout(2)
+    relay_path, nic_path = str(tmp_path / "relay.sock"), str(tmp_path / "nic.sock")
+    relay = UnixRelay(PairLink(wire), relay_path, nic_path).start()
+    nic = None
+    try:
+        far.send(b"early")                               # nobody bound at nic_path yet: lost
+        deadline = time.monotonic() + 2
+        while relay.counts["lost_to_unix"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert relay.counts["lost_to_unix"] == 1
+        nic = UnixDgramNic(nic_path, relay_path)
+        mv = memoryview(bytearray(1600))
+        frames = [bytes([i]) * (64 + 97 * i) for i in range(12)]   # more than one burst's worth queued
+        for f in frames:
+            far.send(f)
+        got = []
+        while len(got) < len(frames) and nic.wait(2.0):
+            n = nic.recv_into(mv)
+            if n:
+                got.append(bytes(mv[:n]))
+        assert got == frames
+        for f in frames[:3]:
+            mv[:len(f)] = f
+            assert nic.send(mv, len(f))
+        assert [far.recv(2000) for _ in range(3)] == frames[:3]
+        want = {"to_unix": 12, "to_link": 3, "lost_to_unix": 1, "lost_to_link": 0}
+        deadline = time.monotonic() + 2                  # counted just after the frame went out
+        while relay.counts != want and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert relay.counts == want
+    finally:
+        relay.stop()
+        if nic is not None:
+            nic.close()
+        wire.close()
+        far.close()
+    assert not os.path.exists(relay_path)
 
 
 def test_unix_dgram_nic_under_micropython(tmp_path):

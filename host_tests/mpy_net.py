@@ -14,8 +14,9 @@ own built-in sockets reach nothing else.
     net.ns.run(["curl", ...])
     net.close()                                 # process by PID, relay, namespace
 
-MICROPYPATH: the script's own folder, the interpreter's frozen modules,
-lib/, drivers/, host_tests/mpy/ and a folder with the pure-Python third-party
+MICROPYPATH: the script's own folder, ".frozen" (MICROPYPATH replaces the
+unix port's whole path, and asyncio and ssl are frozen modules), lib/,
+drivers/, host_tests/mpy/ and a folder with the pure-Python third-party
 packages (microdot, urequests, aiomqttc) copied from the venv, unmodified.
 """
 import os

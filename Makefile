@@ -55,9 +55,9 @@ bench: setup
 mpy: setup
 	$(PY) tools/device/mpy_build.py $(BOARD)
 
-# make deploy BOARD=w5500_evb_pico PORT=/dev/ttyACM0 [DRY_RUN=1]
+# make deploy BOARD=w5500_evb_pico PORT=/dev/ttyACM0 [DRY_RUN=1] [SOCKET=1: `import socket` gives uipy's]
 deploy: setup
-	$(PY) tools/device/deploy.py --board $(BOARD) --port $(or $(PORT),auto) $(if $(DRY_RUN),--dry-run)
+	$(PY) tools/device/deploy.py --board $(BOARD) --port $(or $(PORT),auto) $(if $(DRY_RUN),--dry-run) $(if $(SOCKET),--socket)
 
 # make flash BOARD=esp32_w5500 FIRMWARE=ESP32_GENERIC-....bin [PORT=/dev/ttyUSB0] [DRY_RUN=1]
 flash: setup

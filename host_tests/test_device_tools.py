@@ -473,3 +473,19 @@ def test_mip_install_through_mpremote_mip(monkeypatch):
     for dest, src in expected.items():
         with open(os.path.join(ROOT, src), "rb") as f:
             assert t.files[dest] == f.read()
+
+
+def test_deploy_socket_shim_makes_import_socket_give_uipy(fake_firmware, tmp_path):
+    """--socket stages /lib/socket.py; under MicroPython, `import socket` then
+    gives uipy's socket module instead of the port's built-in one."""
+    stage = str(tmp_path / "stage")
+    lay = deploy.stage("w5500_evb_pico", firmware_dir=fake_firmware, stage_dir=stage, socket=True)
+    assert (stage + "/socket.py", "/lib/socket.py") in lay["root"]
+    assert not any(dev == "/lib/socket.py" for _, dev in deploy.layout(
+        "w5500_evb_pico", firmware_dir=fake_firmware, stage_dir=stage)["root"])
+    mp = tool("micropython", VENV_BIN)
+    env = dict(os.environ, MICROPYPATH=stage + ":" + os.path.join(ROOT, "lib"))
+    r = subprocess.run([mp, "-c", "import socket, uipy.socket\n"
+                        "print(socket.socket is uipy.socket.socket, socket.getaddrinfo('198.18.0.1', 80))"],
+                       capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=30)
+    assert r.stdout.strip() == "True [(2, 1, 0, '', ('198.18.0.1', 80))]", r.stderr

@@ -10,6 +10,7 @@ then, one mpremote command per step:
     /lib/uipy/*.mpy, /lib/<chip>.mpy, /lib/boards/*.mpy    the stack, driver, board package
     /www/...                                               firmware/www, the web page
     /config.json                                           board, hostname, dhcp, ip, ...
+    /lib/socket.py                                         with --socket: `import socket` gives uipy.socket
     /<firmware>.py, /main.py                               firmware/*.py (not manifest.py); main.py last
     reset                                                  hard reset: main.py starts
 
@@ -35,6 +36,13 @@ import mpy_build  # noqa: E402  (a sibling host tool)
 ROOT = mpy_build.ROOT
 LIB = "/lib"
 WWW = "/www"
+
+
+# --socket: a one-line socket.py in /lib makes `import socket` give uipy's (a
+# file on the path wins over MicroPython's built-in socket, which is an
+# extensible module: on ESP32 that hides the Wi-Fi socket, hence opt-in)
+SOCKET_SHIM = ('"""uipy.socket as `import socket` (installed by make deploy SOCKET=1)."""\n'
+               "from uipy.socket import *  # noqa: F401,F403\n")
 
 
 class DeployError(ValueError):
@@ -78,7 +86,7 @@ def make_config(board, options=None, firmware_dir="firmware"):
     return cfg
 
 
-def layout(board, firmware_dir="firmware", mpy_dir=None, stage_dir=None, frozen=False):
+def layout(board, firmware_dir="firmware", mpy_dir=None, stage_dir=None, frozen=False, socket=False):
     """Where every file goes: {"mpy": [(local, device)], "www": [...], "root": [...],
     "dirs": [device folders, parents first], "shadows": [.py files to delete],
     "stage": the folder of prepare.py and config.json}. Local paths are relative
@@ -99,6 +107,8 @@ def layout(board, firmware_dir="firmware", mpy_dir=None, stage_dir=None, frozen=
     fw = sorted(f for f in os.listdir(os.path.join(ROOT, firmware_dir))
                 if f.endswith(".py") and f not in ("manifest.py", "main.py"))
     root = [(stage + "/config.json", "/config.json")]
+    if socket:
+        root.append((stage + "/socket.py", LIB + "/socket.py"))
     root += [(firmware_dir + "/" + f, "/" + f) for f in fw]
     if os.path.exists(os.path.join(ROOT, firmware_dir, "main.py")):
         root.append((firmware_dir + "/main.py", "/main.py"))   # last: the new app starts on new modules
@@ -148,9 +158,9 @@ def _cp_groups(pairs):
     return groups
 
 
-def plan(board, port, firmware_dir="firmware", mpy_dir=None, stage_dir=None, frozen=False):
+def plan(board, port, firmware_dir="firmware", mpy_dir=None, stage_dir=None, frozen=False, socket=False):
     """The mpremote command lines (argv lists) that deploy board through port."""
-    lay = layout(board, firmware_dir, mpy_dir, stage_dir, frozen)
+    lay = layout(board, firmware_dir, mpy_dir, stage_dir, frozen, socket)
     con = ["mpremote", "connect", port]
     cmds = [con + ["run", lay["stage"] + "/prepare.py"]]
     for folder, files in _cp_groups(lay["mpy"] + lay["www"]):
@@ -164,9 +174,10 @@ def plan(board, port, firmware_dir="firmware", mpy_dir=None, stage_dir=None, fro
     return cmds
 
 
-def stage(board, options=None, firmware_dir="firmware", mpy_dir=None, stage_dir=None, frozen=False):
-    """Write prepare.py and config.json into the stage folder; return the layout."""
-    lay = layout(board, firmware_dir, mpy_dir, stage_dir, frozen)
+def stage(board, options=None, firmware_dir="firmware", mpy_dir=None, stage_dir=None, frozen=False,
+          socket=False):
+    """Write prepare.py and config.json (and socket.py) into the stage folder; return the layout."""
+    lay = layout(board, firmware_dir, mpy_dir, stage_dir, frozen, socket)
     out = lay["stage"] if os.path.isabs(lay["stage"]) else os.path.join(ROOT, lay["stage"])
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "prepare.py"), "w") as f:
@@ -174,6 +185,9 @@ def stage(board, options=None, firmware_dir="firmware", mpy_dir=None, stage_dir=
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(make_config(board, options, firmware_dir), f, indent=2, sort_keys=True)
         f.write("\n")
+    if socket:
+        with open(os.path.join(out, "socket.py"), "w") as f:
+            f.write(SOCKET_SHIM)
     return lay
 
 
@@ -210,6 +224,8 @@ def main(argv=None):
     ap.add_argument("--dry-run", action="store_true", help="build and stage, print the commands, run none")
     ap.add_argument("--frozen", action="store_true",
                     help="the firmware has uipy frozen in (firmware/manifest.py): copy no .mpy files")
+    ap.add_argument("--socket", action="store_true",
+                    help="also /lib/socket.py: `import socket` gives uipy.socket (on ESP32 it hides the Wi-Fi socket)")
     ap.add_argument("--hostname")
     dhcp = ap.add_mutually_exclusive_group()
     dhcp.add_argument("--dhcp", dest="dhcp", action="store_const", const=True, default=None)
@@ -221,10 +237,10 @@ def main(argv=None):
                "netmask": args.netmask, "gateway": args.gateway, "dns": args.dns}
     try:
         make_config(args.board, options)          # bad options fail before anything is built
-        cmds = plan(args.board, args.port, frozen=args.frozen)
+        cmds = plan(args.board, args.port, frozen=args.frozen, socket=args.socket)
         if not args.frozen:
             mpy_build.build(args.board)
-        stage(args.board, options, frozen=args.frozen)
+        stage(args.board, options, frozen=args.frozen, socket=args.socket)
         if args.dry_run:
             for argv_ in cmds:
                 print(command_line(argv_))

@@ -9,9 +9,9 @@ PY          := $(VENV)/bin/python
 BUILD       := build
 STUBS_RP2   := micropython-rp2-stubs==1.28.0.post4
 STUBS_ESP32 := micropython-esp32-stubs==1.28.0.post4
-DEBS        := iproute2 iputils-ping ethtool tshark netcat-openbsd curl bind9-dnsutils dnsmasq-base chromium mosquitto openssl
+DEBS        := iproute2 iputils-ping ethtool tshark netcat-openbsd curl bind9-dnsutils dnsmasq-base chromium mosquitto mosquitto-clients openssl
 # command that proves each Debian package is present
-DEB_CMDS    := ip ping ethtool tshark nc curl dig dnsmasq chromium mosquitto openssl
+DEB_CMDS    := ip ping ethtool tshark nc curl dig dnsmasq chromium mosquitto mosquitto_pub openssl
 
 .PHONY: setup test demo bench mpy deploy flash clean debs
 

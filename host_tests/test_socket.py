@@ -447,3 +447,48 @@ def test_lan_dhcp_then_names_through_dnsmasq(tmp_path):
         usock._stack = None
         usock._resolver = None
         ns.delete()
+
+
+def test_stream_semantics_of_micropython(net):
+    """Blocking read(n)/readinto wait for all n bytes (or EOF) and write()
+    takes everything, as MicroPython streams do; recv() gives what there is;
+    a timed-out read raises ETIMEDOUT; a non-blocking read polls the stack
+    itself; calls on a closed socket raise EBADF."""
+    got = {}
+
+    def peer(c):
+        c.sendall(b"a" * 700)
+        time.sleep(0.2)
+        c.sendall(b"b" * 2300)                 # read(3000) must wait for this part
+        got["data"] = recv_all(c, 5120)
+        time.sleep(0.3)
+        c.sendall(b"late")
+        time.sleep(0.5)
+        c.close()
+    net.server(7009, peer)
+    s = usock.socket()
+    s.connect((KERNEL_IP, 7009))
+    assert s.read(3000) == b"a" * 700 + b"b" * 2300
+    big = bytes(range(256)) * 20                 # 5120 B: more than the send buffer
+    assert s.write(big) == len(big)
+    s.settimeout(0.1)
+    with pytest.raises(OSError) as e:
+        s.read(10)                               # "late" comes after 0.3 s
+    assert e.value.errno == errno.ETIMEDOUT
+    s.setblocking(False)
+    end = time.monotonic() + 5
+    data = None
+    while data is None and time.monotonic() < end:   # nothing else polls the stack
+        data = s.read(10)
+        time.sleep(0.01)
+    assert data == b"late"
+    s.setblocking(True)
+    s.close()
+    with pytest.raises(OSError) as e:
+        s.write(b"x")
+    assert e.value.errno == errno.EBADF
+    with pytest.raises(OSError) as e:
+        s.read(1)
+    assert e.value.errno == errno.EBADF
+    net.join()
+    assert got["data"] == big

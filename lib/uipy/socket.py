@@ -58,12 +58,22 @@ _pump_task = None
 _resolver = None
 
 
+def _idle():
+    """Wait up to 1 ms for input after a poll found none (set by use())."""
+
+
 def use(stack):
     """Sockets made from now on go through stack."""
-    global _stack
+    global _stack, _idle
     if stack.tcp is None:
         raise ValueError("uipy: sockets need a Stack with TCP")
     _stack = stack
+    wait = getattr(stack.nic, "wait", None)      # a host NIC sleeps on its file descriptor
+    if wait is not None:
+        _idle = lambda: wait(0.001)
+    else:
+        import time
+        _idle = lambda: time.sleep_ms(1) if hasattr(time, "sleep_ms") else time.sleep(0.001)
 
 
 def install():
@@ -83,18 +93,8 @@ def stack():
 
 def _pump():
     """One pass of the stack; wait a moment when nothing came in."""
-    s = stack()
-    if not s.poll():
-        wait = getattr(s.nic, "wait", None)
-        if wait is not None:
-            wait(0.001)
-        else:
-            import time
-            f = getattr(time, "sleep_ms", None)
-            if f is not None:
-                f(1)
-            else:
-                time.sleep(0.001)
+    if not stack().poll():
+        _idle()
 
 
 async def pump(idle_ms=2):
@@ -321,9 +321,33 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
         c.window = size - self._n
 
     def readinto(self, buf, nbytes=0):
-        """Read into buf (up to nbytes); 0 at EOF, None when it would block."""
+        """Read into buf (nbytes of it): blocking, until full or EOF (what a
+        MicroPython stream does); non-blocking, what there is, None if nothing."""
         want = nbytes or len(buf)
-        if want == 0:
+        if self._timeout == 0:
+            return self._read_some(buf, 0, want)
+        got = 0
+        while got < want:
+            n = self._read_some(buf, got, want - got)
+            if n is None:             # timed out
+                if got:
+                    return got
+                self._would_block()
+            if not n:
+                break
+            got += n
+        return got
+
+    def recv_into(self, buf, nbytes=0):
+        """What there is (at least one byte, waiting if blocking); 0 at EOF."""
+        n = self._read_some(buf, 0, nbytes or len(buf))
+        if n is None:
+            self._would_block()
+        return n
+
+    def _read_some(self, buf, off, want):
+        self._check()
+        if want <= 0:
             return 0
         if not self._wait(_RD):
             return None
@@ -336,9 +360,9 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
         size = len(rx)
         n = min(want, self._n)
         k = min(n, size - self._head)
-        copy_into(buf, 0, rx, self._head, k)
+        copy_into(buf, off, rx, self._head, k)
         if n > k:
-            copy_into(buf, k, rx, 0, n - k)
+            copy_into(buf, off + k, rx, 0, n - k)
         self._head = (self._head + n) % size
         self._n -= n
         c = self._c
@@ -354,7 +378,9 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
         return n
 
     def read(self, n=-1):
-        if n is None or n < 0:        # to EOF (or what there is, non-blocking)
+        """n bytes (fewer at EOF); blocking waits for them, non-blocking gives
+        what there is or None; read() reads to EOF."""
+        if n is None or n < 0:
             out = bytearray()
             while True:
                 b = self.read(self._rcvbuf)
@@ -368,10 +394,10 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
         return bytes(buf) if got == n else bytes(buf[:got])
 
     def recv(self, n):
-        b = self.read(n)
-        if b is None:
-            self._would_block()
-        return b
+        """What there is, up to n bytes (waiting for one if blocking); b'' at EOF."""
+        buf = bytearray(n)
+        got = self.recv_into(buf, n)
+        return bytes(buf) if got == n else bytes(buf[:got])
 
     def recvfrom(self, n):
         return self.recv(n), self.getpeername()
@@ -381,7 +407,9 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
         out = bytearray()
         while True:
             if not self._wait(_RD):
-                return bytes(out) if out else None
+                if out or self._timeout == 0:
+                    return bytes(out) if out else None
+                self._would_block()
             if self._n == 0:
                 self._check_error()
                 return bytes(out)
@@ -394,16 +422,29 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
                     break
                 i = (i + 1) % len(rx)
             chunk = bytearray(n)
-            self.readinto(chunk, n)
+            self._read_some(chunk, 0, n)
             out += chunk
             if chunk[-1] == 10:
                 return bytes(out)
 
     def write(self, buf, n=None):
-        """Queue up to n bytes of buf; how many were taken, None when it would block."""
-        return self._put(buf, 0, len(buf) if n is None else min(n, len(buf)))
+        """Queue n bytes of buf (all of it): blocking, all of them (what a
+        MicroPython stream does); non-blocking, what fits, None if nothing."""
+        total = len(buf) if n is None else min(n, len(buf))
+        if self._timeout == 0:
+            return self._put(buf, 0, total)
+        off = 0
+        while off < total:
+            k = self._put(buf, off, total - off)
+            if k is None:             # timed out
+                if off:
+                    return off
+                self._would_block()
+            off += k
+        return off
 
     def _put(self, buf, off, n):
+        self._check()
         if n <= 0:
             return 0
         if not self._wait(_WR):
@@ -421,7 +462,8 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
         return n
 
     def send(self, buf):
-        n = self.write(buf)
+        """What fits now (at least one byte, waiting if blocking)."""
+        n = self._put(buf, 0, len(buf))
         if n is None:
             self._would_block()
         return n
@@ -482,8 +524,9 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
         if self._ready(mask):
             return True
         t = self._timeout
-        if t == 0:
-            return False
+        if t == 0:                    # non-blocking: one pass of the stack, then the answer
+            stack().poll()
+            return bool(self._ready(mask))
         start = ticks_ms()
         while not self._ready(mask):
             if t is not None and ticks_diff(ticks_ms(), start) >= t:

@@ -338,13 +338,6 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
             got += n
         return got
 
-    def recv_into(self, buf, nbytes=0):
-        """What there is (at least one byte, waiting if blocking); 0 at EOF."""
-        n = self._read_some(buf, 0, nbytes or len(buf))
-        if n is None:
-            self._would_block()
-        return n
-
     def _read_some(self, buf, off, want):
         self._check()
         if want <= 0:
@@ -396,11 +389,10 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
     def recv(self, n):
         """What there is, up to n bytes (waiting for one if blocking); b'' at EOF."""
         buf = bytearray(n)
-        got = self.recv_into(buf, n)
+        got = self._read_some(buf, 0, n)
+        if got is None:
+            self._would_block()
         return bytes(buf) if got == n else bytes(buf[:got])
-
-    def recvfrom(self, n):
-        return self.recv(n), self.getpeername()
 
     def readline(self):
         """A line with its b'\\n'; what there is at EOF; None when it would block."""
@@ -467,9 +459,6 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
         if n is None:
             self._would_block()
         return n
-
-    def sendto(self, buf, address):
-        return self.send(buf)
 
     def sendall(self, buf):
         off = 0

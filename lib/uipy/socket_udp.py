@@ -77,8 +77,6 @@ class Datagram(Stream):
         buf[:len(data)] = data
         return len(data)
 
-    recv_into = readinto
-
     def write(self, buf, n=None):
         if self._peer is None:
             raise os_error(ENOTCONN)

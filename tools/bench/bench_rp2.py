@@ -144,6 +144,8 @@ def device_figures():
         out = fresh(b, IMPORT_GARBAGE % (IMPORT_ORDER,))
         figures.update(rp2_files.figures(out))
         print("largest import garbage from", out.split("worst_import")[1].split()[0], file=sys.stderr)
+        out = fresh(b, "import rp2_probe\nrp2_probe.socket_heap()\n")
+        figures["rp2_heap_bytes_socket"] = rp2_files.figures(out)["socket_heap_bytes"]
         probes = ("packets(%r)" % rp2_files.GOLDEN, "tcp_rx()", "tcp_tx()", "tcp_syn()")
         for probe in probes:
             out = fresh(b, "import rp2_probe\nrp2_probe.%s\n" % probe)

@@ -189,7 +189,9 @@ def romfs_figures():
     with Rp2Board(files=files, board=BOARD, firmware=fw, romfs=romfs) as b:
         b.boot(60)
         out = fresh(b, HEAP_FRAME % HEAP["rp2_heap_bytes_device"])
-    return {"rp2_romfs_heap_bytes_device": int(out.split("held")[1].split()[0])}
+        sock = fresh(b, "import rp2_probe\nrp2_probe.socket_heap()\n")
+    return {"rp2_romfs_heap_bytes_device": int(out.split("held")[1].split()[0]),
+            "rp2_romfs_heap_bytes_socket": rp2_files.figures(sock)["socket_heap_bytes"]}
 
 
 class TimedLink:

@@ -104,7 +104,7 @@ def dns_net(net, tmp_path):
     work = str(tmp_path / "dnsmasq")
     os.makedirs(work)
     dnsmasq.start(net.ns, dnsmasq.command(tool("dnsmasq"), net.tap.kernel_if, work, RANGE,
-                                          extra=["--address=/web.uipy.test/" + KERNEL_IP, "--log-queries"]),
+                                          extra=["--no-ping", "--log-queries", "--address=/web.uipy.test/" + KERNEL_IP]),
                   work)
     net.dnsmasq_dir = work
     server = net.ns.popen(["python3", os.path.join(ROOT, "tools", "net", "http_echo.py"), KERNEL_IP, "8080"])

@@ -28,7 +28,8 @@ SINK_PORT = 5100
 ECHO_PORT = 7
 OUT_PORT = 6000                 # kernel listener the stack connects to
 MB = 1 << 20
-TCP_CONFIG = {"conns": 16, "listeners": 8, "window": 16 * 1460, "queue_slots": 8}
+TCP_CONFIG = {"conns": 16, "listeners": 8, "window": 16 * 1460, "queue_slots": 8,
+              "msl_ms": 2000}           # TIME-WAIT 4 s here (60 s by default)
 ECHO_BACKLOG = 16
 PAGE = b"<!doctype html><title>e2e</title><h1>uipy over TAP</h1>" + b"x" * 3000 + b"<p>end</p>"
 

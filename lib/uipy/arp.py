@@ -143,11 +143,13 @@ class Arp:
         if hi == s.ip_hi and lo == s.ip_lo:
             stats["arp_conflict"] += 1        # another host claims our address
             return
-        if ((buf[_TPA] << 8) | buf[_TPA + 1]) != s.ip_hi or ((buf[_TPA + 2] << 8) | buf[_TPA + 3]) != s.ip_lo:
-            stats["arp_drop_not_for_us"] += 1
-            return
         now = s.now
         i = self.find(hi, lo)
+        if ((buf[_TPA] << 8) | buf[_TPA + 1]) != s.ip_hi or ((buf[_TPA + 2] << 8) | buf[_TPA + 3]) != s.ip_lo:
+            if i >= 0 and self.state[i] == _RESOLVED:
+                self._merge(i, now)           # RFC 826: a known sender's new MAC (gratuitous ARP)
+            stats["arp_drop_not_for_us"] += 1
+            return
         if op == _OP_REQUEST:
             if hi | lo:                      # an RFC 5227 probe has sender 0.0.0.0
                 self._learn(i, hi, lo, now)
@@ -162,6 +164,20 @@ class Arp:
                 stats["arp_unsolicited"] += 1
         else:
             stats["arp_drop_bad"] += 1
+
+    def _merge(self, i, now):
+        """RFC 826's merge step for an entry we already have: take the sender's
+        MAC (a failover, a replaced device).  Entries are never created from
+        unsolicited packets: that is the defence against poisoning."""
+        buf = self.stack.buf
+        m = 6 * i
+        mac = self.mac
+        if mac[m] != buf[_SHA] or mac[m + 1] != buf[_SHA + 1] or mac[m + 2] != buf[_SHA + 2] or \
+                mac[m + 3] != buf[_SHA + 3] or mac[m + 4] != buf[_SHA + 4] or mac[m + 5] != buf[_SHA + 5]:
+            copy_into(mac, m, buf, _SHA, 6)
+            self.stack.stats["arp_updated"] += 1
+        self.stamp[i] = now
+        self.refreshing[i] = 0
 
     def _reply(self):
         """Turn the request in the buffer into our reply, in place."""

@@ -2,7 +2,7 @@
 destination-unreachable for UDP to a closed port (rate-limited, RFC 1812 4.3.2.8)."""
 from uipy.compat import const, copy_into, sum16, ticks_diff
 from uipy.frame import IP, IP_DST, TRANSPORT, ICMP_DATA, copy_within, get16, put16
-from uipy.ipv4 import PROTO_ICMP
+from uipy.ipv4 import PROTO_ICMP, PROTO_TCP
 
 ECHO_REPLY = const(0)
 UNREACHABLE = const(3)
@@ -45,6 +45,9 @@ class Icmp:
             self._echo_reply_in(length)
         elif kind == UNREACHABLE:
             stats["icmp_unreach_rx"] += 1
+            q = TRANSPORT + 8             # the quoted IP header of what we sent
+            if length >= 36 and buf[q + 9] == PROTO_TCP and s.tcp is not None and not broadcast:
+                s.tcp.icmp_unreachable(buf[TRANSPORT + 1], q, length - 8)
         else:
             stats["icmp_drop_type"] += 1
 
@@ -103,8 +106,15 @@ class Icmp:
             return
         self.unreach_budget -= 1
         buf = s.buf
-        quoted = 20 + min(8, length)
-        copy_within(buf, TRANSPORT + 8, IP, quoted)
+        ip = s.ipv4
+        head = min(8, length)
+        if ip.orig_at == s.stats["ip_rx"]:    # it came with options: quote its header as it was
+            quoted = ip.orig_len + head
+            copy_into(buf, TRANSPORT + 8 + ip.orig_len, buf, TRANSPORT, head)
+            copy_into(buf, TRANSPORT + 8, ip.orig, 0, ip.orig_len)
+        else:
+            quoted = 20 + head
+            copy_within(buf, TRANSPORT + 8, IP, quoted)
         s.ipv4.prepare_reply()
         buf[TRANSPORT] = UNREACHABLE
         buf[TRANSPORT + 1] = _PORT_UNREACHABLE

@@ -35,14 +35,20 @@ def ip_str(b, off=0):
 
 
 class Ipv4:
-    def __init__(self, stack, ident, groups=2):
+    def __init__(self, stack, ident, groups=2, reassembly=1480, reassembly_ms=3000):
         self.stack = stack
+        self.reasm = None             # uipy.reasm, loaded with the first fragment
+        self.reasm_size = reassembly  # largest payload put together (0: fragments are dropped)
+        self.reasm_ms = reassembly_ms
         self.ident = ident & 0xFFFF
         self.ttl = _TTL
         self.group_hi = [0] * groups      # joined multicast groups (0: free slot)
         self.group_lo = [0] * groups
         self.handlers = {}            # protocol number -> input(payload_len); filled by the stack
         self.arp_pending = False      # the last send() became an ARP request
+        self.orig = None              # the header of a datagram with options, as it came
+        self.orig_len = 0
+        self.orig_at = -1             # ...for the datagram that ip_rx counted as this number
         self._hop_hi = self._hop_lo = self._hop_slot = 0
         self.forget_hop()
 
@@ -64,15 +70,15 @@ class Ipv4:
         if sum16(buf, IP, hlen, 0) != 0xFFFF:
             stats["ip_drop_checksum"] += 1
             return
-        if buf[IP + 6] & 0x3F or buf[IP + 7]:  # more-fragments flag or an offset
-            stats["ip_drop_fragment"] += 1
-            return
         if not self._source_ok((buf[IP_SRC] << 8) | buf[IP_SRC + 1], (buf[IP_SRC + 2] << 8) | buf[IP_SRC + 3]):
             stats["ip_drop_source"] += 1
             return
         hi = (buf[IP_DST] << 8) | buf[IP_DST + 1]
         lo = (buf[IP_DST + 2] << 8) | buf[IP_DST + 3]
         if hi == s.ip_hi and lo == s.ip_lo and (hi | lo):
+            if buf[0] & 1:                    # unicast IP in a link-layer broadcast (RFC 1122 3.3.6)
+                stats["ip_drop_link_broadcast"] += 1
+                return
             broadcast = 0                     # ours: the common case, decided here
         else:
             broadcast = self._dest_kind(hi, lo)
@@ -85,11 +91,30 @@ class Ipv4:
         if hlen > 20:
             self._strip_options(hlen, total)
             total -= hlen - 20
+        if buf[IP + 6] & 0x3F or buf[IP + 7]:  # more-fragments flag or an offset
+            total = self._fragment(total - 20) + 20
+            if total < 20:
+                return
         handler = self.handlers.get(buf[IP + 9])
         if handler is None:
             stats["ip_drop_proto"] += 1
             return
         handler(total - 20, broadcast)
+
+    def _fragment(self, plen):
+        """A fragment: the reassembled datagram's payload length once complete, else -1."""
+        r = self.reasm
+        if r is None:
+            try:
+                if not self.reasm_size:
+                    raise MemoryError
+                from uipy.reasm import Reassembly
+                r = self.reasm = Reassembly(self.stack, min(self.reasm_size, self.stack.mtu - 20),
+                                            self.reasm_ms)
+            except MemoryError:               # turned off, or no room for it now
+                self.stack.stats["ip_drop_fragment"] += 1
+                return -1
+        return r.add(plen)
 
     def _source_ok(self, hi, lo):
         """Refuse broadcast, multicast, zero-net and loopback sources (no replies to them)."""
@@ -158,6 +183,11 @@ class Ipv4:
     def _strip_options(self, hlen, total):
         """Move the payload down to TRANSPORT so upper layers use fixed offsets."""
         buf = self.stack.buf
+        if self.orig is None:
+            self.orig = bytearray(60)
+        copy_into(self.orig, 0, buf, IP, hlen)    # an ICMP error quotes it unchanged
+        self.orig_len = hlen
+        self.orig_at = self.stack.stats["ip_rx"]
         copy_within(buf, TRANSPORT, IP + hlen, total - hlen)
         buf[IP] = 0x45
         put16(buf, IP + 2, total - hlen + 20)

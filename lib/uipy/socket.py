@@ -187,8 +187,8 @@ def _tcp_event(c, ev):
     if ev & CLOSED:
         s._eof = True
     if ev & (ABORTED | TIMEDOUT):
-        if ev & TIMEDOUT:             # retries that all became ARP requests: unreachable
-            s._err = EHOSTUNREACH if c.tx_failed else ETIMEDOUT
+        if ev & TIMEDOUT:             # ARP misses or ICMP unreachable seen: unreachable
+            s._err = EHOSTUNREACH if c.tx_failed or c.soft_error else ETIMEDOUT
         else:
             s._err = ECONNRESET if s._up else ECONNREFUSED
         s._c = None

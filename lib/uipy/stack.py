@@ -34,6 +34,9 @@ class Stack:
     nic: driver object with mac, recv_into(mv), send(mv, n), link_up().
     clock: function returning milliseconds that wrap like time.ticks_ms
     (tests pass a compat.VirtualClock).
+    reassembly: the largest IPv4 payload put together from fragments (one
+    datagram at a time, given reassembly_ms to complete; uipy.reasm loads with
+    the first fragment); 0 drops fragments.
     tcp: dict of TCP settings (see uipy.tcp.Tcp: conns, listeners, window, ...),
     or False for a UDP-only stack (TCP's code then never loads: about 13 KB
     less heap on a 32-bit board).
@@ -42,7 +45,8 @@ class Stack:
     def __init__(self, nic, ip=None, netmask="255.255.255.0", gateway=None,
                  arp_size=8, udp_size=4, clock=None, tick_ms=50,
                  arp_max_age_ms=300000, arp_retry_ms=1000, arp_pending_ms=5000,
-                 icmp_unreach_per_s=10, poll_budget=8, tcp=None, multicast_groups=2):
+                 icmp_unreach_per_s=10, poll_budget=8, tcp=None, multicast_groups=2,
+                 reassembly=1480, reassembly_ms=3000):
         for name, value in (("arp_size", arp_size), ("udp_size", udp_size),
                             ("tick_ms", tick_ms), ("poll_budget", poll_budget)):
             if not isinstance(value, int) or value < 1:
@@ -73,7 +77,7 @@ class Stack:
         self.net_hi = self.net_lo = 0
         self.gw_hi = self.gw_lo = 0
         self.arp = Arp(self, arp_size, arp_max_age_ms, arp_retry_ms, arp_pending_ms)
-        self.ipv4 = Ipv4(self, compat.random_u16(), multicast_groups)
+        self.ipv4 = Ipv4(self, compat.random_u16(), multicast_groups, reassembly, reassembly_ms)
         self.icmp = Icmp(self, compat.random_u16(), icmp_unreach_per_s)
         self.udp = Udp(self, udp_size)
         self.ipv4.handlers[PROTO_ICMP] = self.icmp.input

@@ -9,10 +9,11 @@ NAMES = (
     # ARP
     "arp_rx", "arp_tx", "arp_drop_bad", "arp_drop_not_for_us", "arp_unsolicited",
     "arp_learned", "arp_evicted", "arp_expired", "arp_miss", "arp_conflict", "arp_refresh",
+    "arp_updated",
     # IPv4
     "ip_rx", "ip_tx", "ip_drop_header", "ip_drop_checksum", "ip_drop_fragment",
     "ip_drop_not_for_us", "ip_drop_source", "ip_drop_proto", "ip_options_stripped",
-    "ip_no_route",
+    "ip_no_route", "ip_drop_link_broadcast",
     # ICMP
     "icmp_rx", "icmp_tx", "icmp_drop_short", "icmp_drop_checksum", "icmp_drop_type",
     "icmp_echo_rx", "icmp_echo_reply_rx", "icmp_unreach_rx", "icmp_unreach_tx",

@@ -72,7 +72,7 @@ STAT_NAMES = (
     "tcp_syn_backlog_full", "tcp_syn_table_full", "tcp_timewait_recycled",
     "tcp_retransmits", "tcp_fast_retransmits", "tcp_timeouts", "tcp_dup_acks",
     "tcp_window_probes", "tcp_keepalives", "tcp_connects", "tcp_accepts",
-    "tcp_reorder_stored", "tcp_reorder_delivered",
+    "tcp_reorder_stored", "tcp_reorder_delivered", "tcp_icmp_refused", "tcp_icmp_ignored",
 )
 
 
@@ -87,8 +87,9 @@ class Listener:
 
 class Tcp:
     def __init__(self, stack, conns=4, listeners=4, queue_slots=4, window=4 * 1460,
-                 rto_initial=1000, rto_min=200, rto_max=60000, max_retries=8, syn_retries=6,
-                 msl_ms=2000, fin_wait_2_ms=30000, delack_ms=100, poll_ms=500,
+                 rto_initial=1000, rto_min=200, rto_max=60000, max_retries=8, syn_retries=7,
+                 synack_retries=5, arp_wait_ms=100000,
+                 msl_ms=30000, fin_wait_2_ms=30000, delack_ms=100, poll_ms=500,
                  keepalive_ms=0, keepalive_interval_ms=10000, keepalive_count=5,
                  challenge_per_s=10, reorder_slots=None):
         for name, value in (("tcp_conns", conns), ("tcp_listeners", listeners),
@@ -103,7 +104,9 @@ class Tcp:
         self.rto_min = rto_min
         self.rto_max = rto_max
         self.max_retries = max_retries
-        self.syn_retries = syn_retries
+        self.syn_retries = syn_retries        # SYN-SENT: 1+2+4+..+60+60 s = 183 s (RFC 1122: >= 3 min)
+        self.synack_retries = synack_retries  # SYN-RECEIVED: 63 s, as Linux
+        self.arp_wait_ms = arp_wait_ms        # R2 while retransmissions meet ARP misses (>= 100 s)
         self.msl_ms = msl_ms
         self.fin_wait_2_ms = fin_wait_2_ms
         self.delack_ms = delack_ms
@@ -185,11 +188,12 @@ class Tcp:
             self.output(c)
 
     def next_hop_resolved(self):
-        """An ARP reply came: segments that became ARP requests go out at the next tick."""
-        now = self.stack.now
+        """An ARP reply came: what became ARP requests goes out now, not at the
+        next timer (a first contact's SYN or SYN-ACK, or after an outage)."""
         for c in self.conns:
             if c.state and c.tx_failed and c.rexmit_on:
-                c.rexmit_at = now
+                c.arp_waits = 0
+                self._timeout(c)
 
     def flush(self):
         """Deferred output and wake-ups, after input handling."""
@@ -308,7 +312,7 @@ class Tcp:
         wnd = (buf[TRANSPORT + 14] << 8) | buf[TRANSPORT + 15]
         if ack < c.snd_una or ack > c.snd_max or (dlen == 0 and ack == c.snd_una) or \
                 wnd == 0 or c.persist_on or c.in_recovery or c.dupacks or c.fin_queued or \
-                c.stopped or dlen > c.window or c.resend_head or \
+                c.stopped or dlen > c.window or c.resend_head or c.fin_at or \
                 (self.reorder is not None and self.reorder.held):
             return False
         events = self._new_ack(c, ack) if ack > c.snd_una else 0
@@ -459,6 +463,8 @@ class Tcp:
         if c.rtt_seq >= 0:
             self._rtt_sample(c, ticks_diff(self.stack.now, c.rtt_start))
             c.rtt_seq = -1
+        elif c.retries and c.srtt == 0:
+            c.rto = c.rto_base = max(3000, self.rto_initial)   # RFC 6298 5.7: the SYN timed out
         c.snd_una = ack
         c.rexmit_on = False
         c.retries = 0
@@ -608,24 +614,16 @@ class Tcp:
                     c.quickacks = _QUICKACKS
                     if seq > c.rcv_nxt and self.reorder is not None:
                         self.reorder.hold(c, seq, dstart, dlen)
-                    fin = 0
             else:
                 fin = 0
-        # 6. FIN, in order only
-        if fin and seq + dlen == c.rcv_nxt:
-            c.rcv_nxt += 1
+        # 6. FIN: in order it ends the stream; one that came before missing
+        # data is remembered (c.fin_at) and ACKed at once (RFC 5681 4.2)
+        if fin and seq + dlen != c.rcv_nxt:
+            if seq + dlen > c.rcv_nxt:
+                c.fin_at = seq + dlen
             c.ack_now = True
-            if not c.peer_fin:
-                c.peer_fin = True
-                events |= CLOSED
-            if st == ST_ESTABLISHED or st == ST_SYN_RCVD:
-                c.state = ST_CLOSE_WAIT
-            elif st == ST_FIN_WAIT_1:
-                c.state = ST_TIME_WAIT if fin_acked else ST_CLOSING
-            elif st == ST_FIN_WAIT_2:
-                c.state = ST_TIME_WAIT
-            if c.state == ST_TIME_WAIT:
-                self._time_wait(c, now)
+        elif fin or (c.fin_at and c.fin_at == c.rcv_nxt):
+            events |= self._peer_fin(c, now)
         c.last_rx = now
         c.keepalive_probes = 0
         if events:
@@ -637,6 +635,49 @@ class Tcp:
             self.output(c)
             if c.rcv_nxt > _REBASE:
                 self._rebase_receive(c)
+
+    def icmp_unreachable(self, code, q, n):
+        """ICMP destination unreachable quoting n bytes of one of our segments
+        (its IP header at q in the buffer).  Protocol and port unreachable
+        refuse a connection that is still opening (RFC 1122 4.2.3.9; a socket
+        sees ECONNREFUSED); other codes, and any for an open connection, are
+        soft errors, kept for the report if it times out (RFC 5461)."""
+        s = self.stack
+        buf = s.buf
+        t = q + (buf[q] & 0x0F) * 4
+        if t + 8 > q + n:
+            return
+        c = self._find(get16(buf, q + 16), get16(buf, q + 18), get16(buf, t + 2), get16(buf, t))
+        if c is None:
+            return
+        seq = seq_diff(get16(buf, t + 4), get16(buf, t + 6), c.snd_base_hi, c.snd_base_lo)
+        if not c.snd_una <= seq < max(c.snd_max, 1):
+            s.stats["tcp_icmp_ignored"] += 1   # quotes nothing we have in flight (RFC 5927)
+            return
+        if (code == 2 or code == 3) and (c.state == ST_SYN_SENT or c.state == ST_SYN_RCVD):
+            s.stats["tcp_icmp_refused"] += 1
+            self._drop(c, ABORTED, False)
+        else:
+            c.soft_error = code + 1
+
+    def _peer_fin(self, c, now):
+        """The peer's FIN, in order: the state moves on; CLOSED the first time."""
+        c.rcv_nxt += 1
+        c.ack_now = True
+        c.fin_at = 0
+        st = c.state
+        if st == ST_ESTABLISHED or st == ST_SYN_RCVD:
+            c.state = ST_CLOSE_WAIT
+        elif st == ST_FIN_WAIT_1:
+            c.state = ST_TIME_WAIT if c.snd_una > c.fin_off else ST_CLOSING
+        elif st == ST_FIN_WAIT_2:
+            c.state = ST_TIME_WAIT
+        if c.state == ST_TIME_WAIT:
+            self._time_wait(c, now)
+        if c.peer_fin:
+            return 0
+        c.peer_fin = True
+        return CLOSED
 
     def _new_ack(self, c, ack):
         """Bytes up to ack were acknowledged; returns the events to report."""
@@ -737,11 +778,15 @@ class Tcp:
         while store is not None and c.state != ST_CLOSED and not c.stopped:
             data = store.next_for(c)
             if data is None:
-                return
+                break
             c.ack_now = True
             c.data = data
             self._notify(c, NEWDATA)
             c.data = None
+        if c.fin_at and c.fin_at == c.rcv_nxt and (1 << c.state) & RECEIVING:
+            events = self._peer_fin(c, self.stack.now)     # the FIN that came early
+            if events:
+                self._notify(c, events)
 
     # --- output ---
 
@@ -1030,16 +1075,27 @@ class Tcp:
         self._send_segment(c, c.snd_una - 1, 0, ACK)
 
     def _timeout(self, c):
+        """The retransmission timer fired, or the ARP reply came for a segment
+        that met a miss (c.tx_failed: then it is no loss and no retry: the
+        neighbour has arp_wait_ms to answer again, RFC 1122 4.2.3.5)."""
         stats = self.stack.stats
-        c.retries += 1
         syn = c.state == ST_SYN_SENT or c.state == ST_SYN_RCVD
-        if c.retries > (self.syn_retries if syn else self.max_retries):
-            stats["tcp_timeouts"] += 1
-            self._drop(c, TIMEDOUT, not syn)
-            return
-        stats["tcp_retransmits"] += 1
-        if not c.tx_failed:                   # an ARP miss is no sign of congestion
+        arp_miss = c.tx_failed
+        if arp_miss:
+            c.arp_waits += 1
+            if c.arp_waits * self.stack.arp.retry_ms > self.arp_wait_ms:
+                stats["tcp_timeouts"] += 1
+                self._drop(c, TIMEDOUT, False)    # the RST would only become an ARP request
+                return
+        else:
+            c.retries += 1
+            if c.retries > (self.max_retries if not syn else
+                            self.syn_retries if c.state == ST_SYN_SENT else self.synack_retries):
+                stats["tcp_timeouts"] += 1
+                self._drop(c, TIMEDOUT, not syn)
+                return
             c.rto = min(c.rto * 2, self.rto_max)
+        stats["tcp_retransmits"] += 1
         if c.retries >= 2:
             self.stack.ipv4.next_hop_unconfirmed(c.rip_hi, c.rip_lo)
         c.rtt_seq = -1
@@ -1047,11 +1103,12 @@ class Tcp:
             c.snd_nxt = 0
             self._send_syn(c)
             return
-        c.ssthresh = max((c.snd_max - c.snd_una) // 2, 2 * c.mss)
-        c.cwnd = c.mss
-        c.in_recovery = False
-        c.dupacks = 0
-        c.recover = c.snd_max
+        if not arp_miss:                      # a loss: RFC 5681 3.1
+            c.ssthresh = max((c.snd_max - c.snd_una) // 2, 2 * c.mss)
+            c.cwnd = c.mss
+            c.in_recovery = False
+            c.dupacks = 0
+            c.recover = c.snd_max
         c.snd_nxt = c.snd_una                 # go back: resend from the first unacknowledged byte
         c.rexmit_on = False
         if c.out_len:
@@ -1063,7 +1120,8 @@ class Tcp:
 
     def _arm_rexmit(self, c):
         c.rexmit_on = True
-        c.rexmit_at = ticks_add(self.stack.now, 200 if c.tx_failed else c.rto)
+        # after an ARP miss: try again as often as ARP asks (the reply resends at once)
+        c.rexmit_at = ticks_add(self.stack.now, self.stack.arp.retry_ms if c.tx_failed else c.rto)
 
     def _rtt_sample(self, c, r):
         if r < 1:
@@ -1138,6 +1196,9 @@ class Tcp:
         c.rtt_seq = -1
         c.rexmit_on = c.delack_on = c.persist_on = False
         c.retries = 0
+        c.arp_waits = 0
+        c.fin_at = 0
+        c.soft_error = 0
         c.unacked_segs = 0
         c.ack_now = False
         c.gap = False
@@ -1209,5 +1270,7 @@ class Tcp:
         c.rcv_base_hi, c.rcv_base_lo = seq_add(c.rcv_base_hi, c.rcv_base_lo, shift)
         c.rcv_nxt -= shift
         c.snd_wl1 -= shift
+        if c.fin_at:
+            c.fin_at -= shift
         if self.reorder is not None:
             self.reorder.rebase(c, shift)

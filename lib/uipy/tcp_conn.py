@@ -99,6 +99,7 @@ class Conn:
         self.rexmit_on = False
         self.rexmit_at = 0
         self.retries = 0
+        self.arp_waits = 0             # timeouts whose segment met an ARP miss (not retries)
         self.delack_on = False
         self.delack_at = 0
         self.unacked_segs = 0
@@ -117,6 +118,8 @@ class Conn:
         self.fin_queued = False
         self.fin_off = 0               # send offset of our FIN once queued
         self.peer_fin = False
+        self.fin_at = 0                # receive offset of a FIN that came before missing data
+        self.soft_error = 0            # ICMP unreachable code seen (reported on a timeout)
         # send queue: objects kept by reference, ring of queue_slots
         self.q_obj = [None] * queue_slots  # type: list
         self.q_end = [0] * queue_slots  # send offset just after each object

@@ -91,7 +91,7 @@ class Tcp:
                  synack_retries=5, arp_wait_ms=100000,
                  msl_ms=30000, fin_wait_2_ms=30000, delack_ms=100, poll_ms=500,
                  keepalive_ms=0, keepalive_interval_ms=10000, keepalive_count=5,
-                 challenge_per_s=10, reorder_slots=None):
+                 challenge_per_s=10, reorder_slots=None, limited_transmit=True, sws_avoid=True):
         for name, value in (("tcp_conns", conns), ("tcp_listeners", listeners),
                             ("tcp_queue_slots", queue_slots), ("tcp_window", window)):
             if not isinstance(value, int) or value < 1:
@@ -114,6 +114,8 @@ class Tcp:
         self.keepalive_ms = keepalive_ms
         self.keepalive_interval_ms = keepalive_interval_ms
         self.keepalive_count = keepalive_count
+        self.limited_transmit = limited_transmit  # RFC 3042: new data on the first two dup ACKs
+        self.sws_avoid = sws_avoid            # RFC 9293 3.8.6.2.1: no slivers while the ACK clock runs
         self.challenge_per_s = challenge_per_s
         self.challenge_budget = challenge_per_s
         self._budget_at = stack.now
@@ -729,6 +731,9 @@ class Tcp:
     def _dup_ack(self, c):
         self.stack.stats["tcp_dup_acks"] += 1
         c.dupacks += 1
+        if c.dupacks < 3 and self.limited_transmit:
+            c.output_pending = True           # limited transmit may send new data
+            self.pending = True
         if c.dupacks == 3 and not c.in_recovery and c.snd_una >= c.recover:
             self.stack.stats["tcp_fast_retransmits"] += 1
             c.ssthresh = max((c.snd_max - c.snd_una) // 2, 2 * c.mss)
@@ -807,14 +812,24 @@ class Tcp:
                 self._send_segment(c, c.snd_max, 0, ACK)
             return
         can_send = (1 << st) & DRAINING
+        mss = c.mss
+        # the congestion window in whole segments (Linux counts it in packets):
+        # a byte-counted cwnd would otherwise open by slivers
+        cwnd = (c.cwnd + mss - 1) // mss * mss
+        if c.dupacks and c.dupacks < 3 and not c.in_recovery and self.limited_transmit:
+            cwnd += c.dupacks * mss           # RFC 3042: a new segment for each of the first two
         while True:
             data_end = c.q_tail if (c.q_count and can_send) else c.snd_nxt
             if data_end < c.snd_nxt:
                 data_end = c.snd_nxt
-            room = min(c.snd_wnd, c.cwnd) - (c.snd_nxt - c.snd_una)
-            n = min(data_end - c.snd_nxt, c.mss, room)
+            flight = c.snd_nxt - c.snd_una
+            room = c.snd_wnd - flight
+            n = min(data_end - c.snd_nxt, mss, room, cwnd - flight)
             if n < 0:
                 n = 0
+            elif n < mss and n == room and n < data_end - c.snd_nxt and flight and \
+                    n < c.max_snd_wnd >> 1 and self.sws_avoid:
+                n = 0                         # a sliver of the peer's window: its next ACK opens more
             fin = c.fin_queued and can_send and c.snd_nxt + n == c.fin_off and st != ST_CLOSE_WAIT
             if n == 0 and not fin and not c.ack_now:
                 break

@@ -13,7 +13,6 @@ import pytest
 
 from kernel_net import KERNEL_IP, STACK_IP, KernelNet
 from levels import need_root
-from packet_link import socket_in_netns
 
 import uipy.socket as usock
 from uipy.stack import Stack
@@ -29,6 +28,7 @@ class Net:
         self.errors = []
 
     def kernel_socket(self, kind=host_socket.SOCK_STREAM):
+        from packet_link import socket_in_netns      # Linux only: not at import time
         s = socket_in_netns(self.kn.ns.name, host_socket.AF_INET, kind)
         self.kn.ns.own(s)
         return s
@@ -426,6 +426,7 @@ def test_lan_dhcp_then_names_through_dnsmasq(tmp_path):
         ip, mask, gw, dns = lan.ifconfig()
         assert ip.startswith("198.18.0.1") and mask == "255.255.255.0" and dns == KERNEL_IP
         assert lan.ipconfig("addr4") == (ip, mask)
+        from packet_link import socket_in_netns
         srv = socket_in_netns(ns.name, host_socket.AF_INET, host_socket.SOCK_STREAM)
         ns.own(srv)
         srv.bind((KERNEL_IP, 7100))

@@ -21,12 +21,19 @@ the page.  Serves until Ctrl-C, or DEMO_SECONDS.
     make demo BOARD=w5500_evb_pico     # the MicroPython firmware on an emulated RP2040
 
 Needs root (namespaces, TAP devices).  Exit status 0 only if every check passed.
+
+SIGINT (Ctrl-C), SIGTERM and SIGHUP all stop it the same way, at any moment,
+start-up included: board, forwarder, dnsmasq (and anything else in the
+namespace), TAP and namespace are removed before it exits.  A run killed with
+SIGKILL leaves the namespace and dnsmasq; the next demo (or `make clean-net`)
+removes them (netns.clean_leftovers).
 """
 import importlib.util
 import ipaddress
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -42,10 +49,20 @@ HOSTNAME = "uipy-demo"
 _out = threading.Lock()
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised in the main thread by the first SIGINT, SIGTERM or SIGHUP."""
+
+
 def say(msg, prefix="demo: "):
     with _out:
-        sys.stdout.write(prefix + msg + "\n")
-        sys.stdout.flush()
+        try:
+            sys.stdout.write(prefix + msg + "\n")
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass                   # the terminal went away (SIGHUP): keep cleaning up
 
 
 def load_firmware():
@@ -305,38 +322,57 @@ def main():
         return 2
     seconds = float(os.environ.get("DEMO_SECONDS", "0") or 0)
     port = int(os.environ.get("DEMO_PORT", "8080"))
-    from netns import Namespace, create_tap_in_ns
+    stopping = []                  # the signal that stopped us; later ones are ignored
 
+    def on_signal(signum, frame):
+        if not stopping:
+            stopping.append(signum)
+            raise Stopped(signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    ns = forward = workdir = None
     ok = checked = False
-    with Namespace() as ns, tempfile.TemporaryDirectory() as workdir:
+    try:
+        from netns import Namespace, clean_leftovers, create_tap_in_ns
+        swept = clean_leftovers()
+        if swept:
+            say("removed leftovers of a killed run: %s" % ", ".join(swept))
+        workdir = tempfile.mkdtemp(prefix="uipy-demo-")
+        ns = Namespace()           # its name is known before it exists: delete() covers a half-made one
+        ns.create()
         tap = create_tap_in_ns(ns, KERNEL_IP + "/24")
-        ns.own(tap)
         start_dnsmasq(ns, tap, workdir)
         first, *more = board.describe(tap)
         say("namespace %s: kernel at %s with dnsmasq, %s" % (ns.name, KERNEL_IP, first))
         for line in more:
             say(line)
-        forward = None
-        try:
-            board.start(tap, workdir)
-            ip = board.wait_address()
-            if ip is None:
-                return 1
-            say("board got %s by DHCP" % ip)
-            ok = check_board(ns, ip, board.slow)
-            forward = open_forward(ns, ip, port)
-            say("%s (stats: %s)" % ("all checks passed" if ok else "SOME CHECKS FAILED",
-                                    ", ".join("%s=%d" % kv for kv in sorted(board.stats(ns, ip).items())
-                                              if kv[1])[:300]))
-            checked = True
-            ok &= serve(board, seconds)
-        except KeyboardInterrupt:
-            say("stopping" if checked else "stopping before the checks finished")
-        finally:
-            board.close()
-            if forward:
-                forward.close()
-    return 0 if ok else 1
+        board.start(tap, workdir)
+        ip = board.wait_address()
+        if ip is None:
+            return 1
+        say("board got %s by DHCP" % ip)
+        ok = check_board(ns, ip, board.slow)
+        forward = open_forward(ns, ip, port)
+        say("%s (stats: %s)" % ("all checks passed" if ok else "SOME CHECKS FAILED",
+                                ", ".join("%s=%d" % kv for kv in sorted(board.stats(ns, ip).items())
+                                          if kv[1])[:300]))
+        checked = True
+        ok &= serve(board, seconds)
+    except KeyboardInterrupt as e:
+        name = signal.Signals(e.args[0]).name if isinstance(e, Stopped) else "SIGINT"
+        say("%s: stopping%s" % (name, "" if checked else " before the checks finished"))
+    finally:
+        stopping.append(None)      # from here on a signal changes nothing
+        board.close()
+        if forward:
+            forward.close()
+        if ns is not None:
+            ns.delete()            # dnsmasq and anything else in it, the TAP, the namespace
+        if workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if ok and checked else 1
 
 
 if __name__ == "__main__":

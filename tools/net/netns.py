@@ -8,8 +8,21 @@ Every test host lives in a namespace made here, so no frame ever reaches a real
 interface. As a second guard, every IPv4 address handed to these helpers or
 found in a command run through them must be in 198.18.0.0/15 (loopback, 0.0.0.0
 and netmasks aside); anything else is refused before it runs.
+
+Leftovers.  While a Namespace exists, its creator holds an flock on
+RUN_DIR/<name>.lock (taken before `ip netns add`, released after `ip netns
+del`).  A run killed hard (SIGKILL) leaves the namespace, and the processes in
+it, behind, but the kernel drops the lock: clean_leftovers() (at the start of
+the demo and of a root test session, and `make clean-net`) removes every
+namespace named by unique_name() whose lock is free, stopping the processes in
+it by PID first.  A name of another scheme is never touched; a uipy name
+without a lock file (an older checkout's run) only with force=True.  TAP
+devices need no lock: they are not persistent, the kernel removes one when the
+last descriptor closes.
 """
 import atexit
+import errno
+import fcntl
 import ipaddress
 import itertools
 import os
@@ -17,6 +30,7 @@ import re
 import shlex
 import signal
 import subprocess
+import time
 
 from packet_link import PacketLink
 from tap import TapNic
@@ -27,6 +41,11 @@ _QUAD = re.compile(r"(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?:/(\d{1,2})
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 _counter = itertools.count()
 _live = {}                            # name -> Namespace, deleted at exit if still there
+RUN_DIR = os.environ.get("UIPY_RUN_DIR", "/run/uipy")
+# every prefix unique_name() is called with in this module; clean_leftovers()
+# touches only names of exactly this form
+PREFIXES = ("uipyns", "uitap", "uivk", "uivw")
+OWN_NAME = re.compile(r"^(?:%s)[0-9]+$" % "|".join(PREFIXES))
 
 
 class NetnsError(RuntimeError):
@@ -34,7 +53,8 @@ class NetnsError(RuntimeError):
 
 
 def unique_name(prefix="uipy"):
-    """A name unique to this process, short enough for an interface (<= 15)."""
+    """A name unique to this process, short enough for an interface (<= 15).
+    A new prefix must be added to PREFIXES, or its leftovers are never found."""
     return "%s%d%s" % (prefix, os.getpid() % 10000, next(_counter))[:15]
 
 
@@ -78,13 +98,23 @@ class Namespace:
         self.procs = []
         self.owned = []               # links to close before the namespace goes
         self.created = False
+        self.lock = None              # fd holding the flock on RUN_DIR/<name>.lock
 
     # --- life cycle ---
     def create(self):
-        # Fails if the name is taken: never adopt someone else's namespace.
-        _run(["ip", "netns", "add", self.name], timeout=10)
-        self.created = True
+        self.lock = _take_lock(self.name)
         _live[self.name] = self
+        try:
+            # Fails if the name is taken: never adopt someone else's namespace.
+            _run(["ip", "netns", "add", self.name], timeout=10)
+        except NetnsError:
+            self.delete()
+            raise
+        except BaseException:
+            # Interrupted (a signal): `ip` may have made it; it is ours, we hold its lock.
+            self.created = True
+            raise
+        self.created = True
         self.run(["ip", "link", "set", "lo", "up"])
         return self
 
@@ -100,9 +130,14 @@ class Namespace:
                 pass
         self.owned = []
         if self.created:
+            # Anything else still in it (a process whose Popen a signal cut short).
+            _stop_pids(_pids_in(self.name))
             _run(["ip", "netns", "del", self.name], check=False, timeout=10)
             self.created = False
         _live.pop(self.name, None)
+        if self.lock is not None:
+            _drop_lock(self.name, self.lock)
+            self.lock = None
 
     def __enter__(self):
         return self.create()
@@ -249,6 +284,179 @@ def create_veth_in_ns(ns, kernel_ip="198.18.0.1/24", wire_ns=None, names=None, m
     link.kernel_if = k_if
     link.kernel_ip = kernel_ip
     return wire_ns.own(link)
+
+
+# --- ownership and leftovers ---
+
+def _lock_path(name):
+    return os.path.join(RUN_DIR, name + ".lock")
+
+
+def _take_lock(name):
+    """An fd with an exclusive flock on name's lock file (made if needed)."""
+    os.makedirs(RUN_DIR, mode=0o755, exist_ok=True)
+    path = _lock_path(name)
+    for _ in range(3):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise NetnsError("namespace name %s is in use by a running process" % name)
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False              # swept between open and flock: take a new one
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, b"%d\n" % os.getpid())
+            return fd
+        os.close(fd)
+    raise NetnsError("cannot lock %s" % path)
+
+
+def _drop_lock(name, fd):
+    try:
+        os.unlink(_lock_path(name))
+    except FileNotFoundError:
+        pass
+    os.close(fd)
+
+
+def _try_lock(name):
+    """(state, fd): 'held' by a live process, 'free' (fd: now ours), or 'none' (no file)."""
+    try:
+        fd = os.open(_lock_path(name), os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return "none", None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return "held", None
+        raise
+    return "free", fd
+
+
+def namespaces():
+    """Names of all network namespaces (`ip netns list`)."""
+    out = _run(["ip", "netns", "list"], check=False).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def _root_links():
+    out = _run(["ip", "-o", "link", "show"], check=False).stdout
+    return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if line.count(":") >= 2]
+
+
+def _attached_taps():
+    """Names of TAP devices some process has open (tun fdinfo has 'iff:')."""
+    names = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fds = os.listdir("/proc/%s/fdinfo" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink("/proc/%s/fd/%s" % (pid, fd)) != "/dev/net/tun":
+                    continue
+                with open("/proc/%s/fdinfo/%s" % (pid, fd)) as f:
+                    for line in f:
+                        if line.startswith("iff:"):
+                            names.add(line.split()[1])
+            except OSError:
+                continue
+    return names
+
+
+def _pids_in(name):
+    out = _run(["ip", "netns", "pids", name], check=False).stdout
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def _stop_pids(pids, grace_s=2.0):
+    """SIGTERM each PID, SIGKILL what is still there after grace_s."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace_s
+        while pids and time.monotonic() < deadline:
+            pids = [p for p in pids if os.path.exists("/proc/%d" % p)]
+            time.sleep(0.02)
+        if not pids:
+            return
+
+
+def leftovers(force=False):
+    """uipy namespaces no live process owns: lock file there and free (or,
+    with force, no lock file at all).  Never this process's own."""
+    found = []
+    for name in namespaces():
+        if not OWN_NAME.match(name) or name in _live:
+            continue
+        state, fd = _try_lock(name)
+        if fd is not None:
+            os.close(fd)
+        if state == "free" or state == "none" and force:
+            found.append(name)
+    return found
+
+
+def clean_leftovers(force=False):
+    """Remove what killed runs left behind; returns the names removed.
+
+    - a namespace named by unique_name() whose owner is gone (see leftovers()):
+      the processes in it are stopped by PID, then `ip netns del`;
+    - a stale lock file (free, its namespace gone);
+    - a TAP in this namespace with a uipy name that no process has open
+      (only a persistent one can outlive its process).
+    """
+    removed = []
+    existing = set(namespaces())
+    for name in sorted(existing):
+        if not OWN_NAME.match(name) or name in _live:
+            continue
+        state, fd = _try_lock(name)
+        if state == "held" or state == "none" and not force:
+            continue
+        gone = False
+        try:
+            _stop_pids(_pids_in(name))
+            gone = _run(["ip", "netns", "del", name], check=False).returncode == 0
+            if gone:
+                removed.append(name)
+        finally:
+            if fd is not None and gone:
+                _drop_lock(name, fd)
+            elif fd is not None:
+                os.close(fd)          # keep the file: the next sweep tries again
+    try:
+        files = os.listdir(RUN_DIR)
+    except OSError:
+        files = []
+    for f in files:
+        name = f[:-len(".lock")]
+        if not f.endswith(".lock") or not OWN_NAME.match(name) or name in existing or name in _live:
+            continue
+        state, fd = _try_lock(name)
+        if fd is not None:
+            _drop_lock(name, fd)
+    links = [n for n in _root_links() if OWN_NAME.match(n)]
+    if links:
+        attached = _attached_taps()
+        for name in links:
+            is_tap = os.path.exists("/sys/class/net/%s/tun_flags" % name)
+            if is_tap and name not in attached or force and not is_tap:
+                _run(["ip", "link", "del", name], check=False)
+                removed.append(name)
+    return removed
 
 
 @atexit.register

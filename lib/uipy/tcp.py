@@ -73,6 +73,7 @@ STAT_NAMES = (
     "tcp_retransmits", "tcp_fast_retransmits", "tcp_timeouts", "tcp_dup_acks",
     "tcp_window_probes", "tcp_keepalives", "tcp_connects", "tcp_accepts",
     "tcp_reorder_stored", "tcp_reorder_delivered", "tcp_icmp_refused", "tcp_icmp_ignored",
+    "tcp_sack_retransmits",
 )
 
 
@@ -91,7 +92,8 @@ class Tcp:
                  synack_retries=5, arp_wait_ms=100000,
                  msl_ms=30000, fin_wait_2_ms=30000, delack_ms=100, poll_ms=500,
                  keepalive_ms=0, keepalive_interval_ms=10000, keepalive_count=5,
-                 challenge_per_s=10, reorder_slots=None, limited_transmit=True, sws_avoid=True):
+                 challenge_per_s=10, reorder_slots=None, limited_transmit=True, sws_avoid=True,
+                 sack=True, early_retransmit=True):
         for name, value in (("tcp_conns", conns), ("tcp_listeners", listeners),
                             ("tcp_queue_slots", queue_slots), ("tcp_window", window)):
             if not isinstance(value, int) or value < 1:
@@ -116,6 +118,11 @@ class Tcp:
         self.keepalive_count = keepalive_count
         self.limited_transmit = limited_transmit  # RFC 3042: new data on the first two dup ACKs
         self.sws_avoid = sws_avoid            # RFC 9293 3.8.6.2.1: no slivers while the ACK clock runs
+        self.sack = sack                      # RFC 2018 / 6675: SACK blocks sent and used
+        self.early_retransmit = early_retransmit  # RFC 5827: small flights, nothing new to send
+        self._sack_perm = False               # the segment being parsed offered SACK
+        self._sack_at = 0                     # ...and carries SACK blocks here (buffer offset)
+        self._sack_len = 0
         self.challenge_per_s = challenge_per_s
         self.challenge_budget = challenge_per_s
         self._budget_at = stack.now
@@ -364,6 +371,8 @@ class Tcp:
         i = TRANSPORT + 20
         end = TRANSPORT + doff
         mss = 0
+        self._sack_perm = False
+        self._sack_len = 0
         while i < end:
             kind = buf[i]
             if kind == 0:
@@ -380,6 +389,11 @@ class Tcp:
                 if olen != 4:
                     return -1
                 mss = get16(buf, i + 2)
+            elif kind == 4:
+                self._sack_perm = True
+            elif kind == 5 and (olen - 2) & 7 == 0:
+                self._sack_at = i + 2
+                self._sack_len = olen - 2
             i += olen
         return mss
 
@@ -407,13 +421,14 @@ class Tcp:
                 if c is None:
                     stats["tcp_syn_table_full"] += 1
                     return
-                self._accept(c, lst, mss, hi, lo, sport, dport)
+                self._accept(c, lst, mss, hi, lo, sport, dport, doff > 20 and self._sack_perm)
                 return
         self._reset_reply(length, doff, flags)
 
-    def _accept(self, c, lst, mss, hi, lo, sport, dport):
+    def _accept(self, c, lst, mss, hi, lo, sport, dport, sack):
         buf = self.stack.buf
         self._init_conn(c, hi, lo, sport, dport, lst.handler)
+        c.sack_ok = sack and self.sack
         c.listener = lst
         c.window = lst.window
         lst.count += 1
@@ -447,6 +462,7 @@ class Tcp:
         c.rcv_base_lo = get16(buf, TRANSPORT + 6)
         c.rcv_nxt = 1
         c.mss = min(mss or 536, self.our_mss)
+        c.sack_ok = self.sack and doff > 20 and self._sack_perm
         c.snd_wnd = c.max_snd_wnd = get16(buf, TRANSPORT + 14)
         c.snd_wl1 = 0
         if flags & ACK:
@@ -569,6 +585,8 @@ class Tcp:
             c.ack_now = True                  # RFC 5961 5.2: too old to be real
             self.output(c)
             return
+        if doff > 20 and self._sack_len and c.sack_ok:
+            self._sack_update(c)
         if ack > c.snd_una:
             events |= self._new_ack(c, ack)
         elif ack == c.snd_una and dlen == 0 and not fin and wnd == c.snd_wnd and c.snd_max > c.snd_una:
@@ -720,6 +738,8 @@ class Tcp:
         c.dupacks = 0
         c.retries = 0
         c.rto = c.rto_base                    # progress: drop the backoff (as Linux does)
+        if c.sack_n:
+            self._sack_prune(c, ack)
         if c.snd_una >= c.snd_max:
             c.rexmit_on = False
         else:
@@ -734,13 +754,23 @@ class Tcp:
         if c.dupacks < 3 and self.limited_transmit:
             c.output_pending = True           # limited transmit may send new data
             self.pending = True
-        if c.dupacks == 3 and not c.in_recovery and c.snd_una >= c.recover:
+        thresh = 3
+        if self.early_retransmit and (not c.q_count or c.q_tail <= c.snd_max):
+            segs = (c.snd_max - c.snd_una + c.mss - 1) // c.mss
+            if 1 < segs < 4:
+                thresh = segs - 1             # RFC 5827: fewer than 3 duplicate ACKs can come
+        if c.dupacks == thresh and not c.in_recovery and c.snd_una >= c.recover:
             self.stack.stats["tcp_fast_retransmits"] += 1
             c.ssthresh = max((c.snd_max - c.snd_una) // 2, 2 * c.mss)
             c.recover = c.snd_max
             c.in_recovery = True
             c.resend_head = True
+            c.rtx_next = c.snd_una
             c.cwnd = c.ssthresh + 3 * c.mss
+        elif c.in_recovery and c.sack_n and self._next_hole(c)[0] >= 0:
+            c.resend_head = True              # a segment left the network: the next hole goes
+            c.output_pending = True
+            self.pending = True
         elif c.in_recovery:
             c.cwnd += c.mss                   # a segment has left the network
             c.output_pending = True
@@ -757,11 +787,127 @@ class Tcp:
             c.listener.count -= 1
             c.listener = None
 
+    def _sack_blocks(self, c, store):
+        """Write SACK blocks for what the reorder store holds for c at TCP_DATA
+        (RFC 2018: up to 3, contiguous segments merged); their length in bytes."""
+        buf = self.stack.buf
+        k = 0
+        at = TCP_DATA + 4
+        lo = c.rcv_nxt
+        while k < 3:                          # ranges in ascending order, one pass each
+            start = -1
+            for i in range(len(store.owner)):
+                if store.owner[i] is c and store.seq[i] > lo and (start < 0 or store.seq[i] < start):
+                    start = store.seq[i]
+            if start < 0:
+                break
+            end = start
+            grown = True
+            while grown:                      # take in every held segment that touches it
+                grown = False
+                for i in range(len(store.owner)):
+                    if store.owner[i] is c and store.seq[i] <= end < store.seq[i] + store.len[i]:
+                        end = store.seq[i] + store.len[i]
+                        grown = True
+            put_seq(buf, at, c.rcv_base_hi, c.rcv_base_lo, start)
+            put_seq(buf, at + 4, c.rcv_base_hi, c.rcv_base_lo, end)
+            at += 8
+            k += 1
+            lo = end
+        if not k:
+            return 0
+        buf[TCP_DATA] = 1
+        buf[TCP_DATA + 1] = 1
+        buf[TCP_DATA + 2] = 5
+        buf[TCP_DATA + 3] = 2 + 8 * k
+        return 4 + 8 * k
+
+    def _sack_update(self, c):
+        """Merge the SACK blocks of the segment in the buffer into c's
+        scoreboard (3 ranges of send offsets, above snd_una)."""
+        buf = self.stack.buf
+        at = self._sack_at
+        L = c.sack_l
+        R = c.sack_r
+        for k in range(self._sack_len >> 3):
+            o = at + 8 * k
+            left = seq_diff(get16(buf, o), get16(buf, o + 2), c.snd_base_hi, c.snd_base_lo)
+            right = seq_diff(get16(buf, o + 4), get16(buf, o + 6), c.snd_base_hi, c.snd_base_lo)
+            if not c.snd_una < left < right <= c.snd_max:
+                continue                      # stale, D-SACK or bogus: not used
+            for i in range(c.sack_n):
+                if left <= R[i] and right >= L[i]:
+                    L[i] = min(L[i], left)
+                    R[i] = max(R[i], right)
+                    break
+            else:
+                if c.sack_n < 3:
+                    i = c.sack_n
+                    c.sack_n += 1
+                else:                         # full: forget the lowest range
+                    i = 0
+                    for j in (1, 2):
+                        if L[j] < L[i]:
+                            i = j
+                L[i] = left
+                R[i] = right
+        self._sack_prune(c, c.snd_una)
+
+    def _sack_prune(self, c, una):
+        """Drop what una covers; keep the ranges sorted and disjoint."""
+        L = c.sack_l
+        R = c.sack_r
+        n = 0
+        for i in range(c.sack_n):
+            if R[i] > una:
+                L[n] = max(L[i], una)
+                R[n] = R[i]
+                n += 1
+        for i in range(1, n):                 # insertion sort of at most 3
+            j = i
+            while j and L[j - 1] > L[j]:
+                L[j - 1], L[j] = L[j], L[j - 1]
+                R[j - 1], R[j] = R[j], R[j - 1]
+                j -= 1
+        m = 0
+        for i in range(n):
+            if m and L[i] <= R[m - 1]:
+                R[m - 1] = max(R[m - 1], R[i])
+            else:
+                L[m] = L[i]
+                R[m] = R[i]
+                m += 1
+        c.sack_n = m
+
+    def _next_hole(self, c):
+        """The first unSACKed byte at or after c.rtx_next below the highest SACKed
+        byte (RFC 6675's next segment to retransmit), and the hole's end; (-1, 0)."""
+        start = max(c.rtx_next, c.snd_una)
+        for i in range(c.sack_n):
+            if start < c.sack_l[i]:
+                return start, c.sack_l[i]
+            if start < c.sack_r[i]:
+                start = c.sack_r[i]
+        return -1, 0
+
     def _resend_head(self, c):
         """Send the first unacknowledged segment again (fast retransmit, partial
-        ACK).  Called from output(), after any received data was delivered: the
-        segment is built in the buffer that held it."""
+        ACK), or with SACK the next hole.  Called from output(), after any
+        received data was delivered: the segment is built in the buffer that
+        held it."""
         c.resend_head = False
+        if c.sack_n and not c.out_len:
+            start, end = self._next_hole(c)
+            if start < 0:
+                return                        # every hole resent once: new data may follow
+            n = min(end - start, c.mss)
+            self.stack.stats["tcp_retransmits"] += 1
+            self.stack.stats["tcp_sack_retransmits"] += 1
+            c.rtt_seq = -1
+            c.rtx_next = start + n
+            self._send_segment(c, start, n, ACK)
+            self._arm_rexmit(c)
+            return
         self.stack.stats["tcp_retransmits"] += 1
         c.rtt_seq = -1                        # Karn: no sample from a retransmission
         if c.out_len:
@@ -911,6 +1057,14 @@ class Tcp:
             buf[TCP_DATA] = 2                 # MSS option
             buf[TCP_DATA + 1] = 4
             put16(buf, TCP_DATA + 2, self.our_mss)
+            if c.sack_ok if flags & ACK else self.sack:
+                buf[TCP_DATA + 4] = 1         # NOP, NOP, SACK permitted
+                buf[TCP_DATA + 5] = 1
+                buf[TCP_DATA + 6] = 4
+                buf[TCP_DATA + 7] = 2
+                hlen = 28
+        elif n == 0 and c.sack_ok and self.reorder is not None and self.reorder.held:
+            hlen = 20 + self._sack_blocks(c, self.reorder)
         copy_into(buf, IP_DST, c.rip, 0, 4)
         copy_into(buf, IP_SRC, s.ip, 0, 4)
         v = c.lport                           # the header, byte by byte (no calls)
@@ -1110,7 +1264,7 @@ class Tcp:
                 self._drop(c, TIMEDOUT, not syn)
                 return
             c.rto = min(c.rto * 2, self.rto_max)
-        stats["tcp_retransmits"] += 1
+            stats["tcp_retransmits"] += 1     # (a segment that met an ARP miss never left)
         if c.retries >= 2:
             self.stack.ipv4.next_hop_unconfirmed(c.rip_hi, c.rip_lo)
         c.rtt_seq = -1
@@ -1119,6 +1273,7 @@ class Tcp:
             self._send_syn(c)
             return
         if not arp_miss:                      # a loss: RFC 5681 3.1
+            c.sack_n = 0                      # RFC 2018: SACK information is not kept past a timeout
             c.ssthresh = max((c.snd_max - c.snd_una) // 2, 2 * c.mss)
             c.cwnd = c.mss
             c.in_recovery = False
@@ -1212,6 +1367,9 @@ class Tcp:
         c.rexmit_on = c.delack_on = c.persist_on = False
         c.retries = 0
         c.arp_waits = 0
+        c.sack_ok = False
+        c.sack_n = 0
+        c.rtx_next = 0
         c.fin_at = 0
         c.soft_error = 0
         c.unacked_segs = 0
@@ -1279,6 +1437,10 @@ class Tcp:
             c.q_end[i] -= shift
         c.fin_off -= shift
         c.out_off -= shift
+        c.rtx_next = max(0, c.rtx_next - shift)
+        for i in range(c.sack_n):
+            c.sack_l[i] -= shift
+            c.sack_r[i] -= shift
 
     def _rebase_receive(self, c):
         shift = c.rcv_nxt

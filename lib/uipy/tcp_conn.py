@@ -88,6 +88,13 @@ class Conn:
         self.recover = 0
         self.in_recovery = False
         self.resend_head = False       # fast retransmit due at the next output
+        # SACK (RFC 2018): agreed at the handshake; the peer's blocks as up to 3
+        # disjoint ranges of send offsets (sorted), and where hole resending is
+        self.sack_ok = False
+        self.sack_l = [0, 0, 0]
+        self.sack_r = [0, 0, 0]
+        self.sack_n = 0
+        self.rtx_next = 0
         # round-trip time (RFC 6298), in ms; srtt scaled by 8, rttvar by 4
         self.srtt = 0
         self.rttvar = 0

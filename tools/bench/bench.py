@@ -105,7 +105,7 @@ def host_network_figures():
     for module, function in (("bench_host", "host_figures"), ("bench_tcp", "tcp_figures"),
                              ("bench_chips", "chip_figures"), ("bench_http", "http_figures"),
                              ("bench_http", "chip_page_figures"),
-                             ("bench_dhcp", "dhcp_figures"), ("bench_socket", "socket_figures"),
+                             ("bench_dhcp", "dhcp_figures"), ("bench_socket", "socket_figures"), ("bench_lossy", "lossy_figures"),
                              ("bench_socket", "asyncio_figures"), ("bench_tls", "tls_figures")):
         try:
             mod = __import__(module)

@@ -12,7 +12,9 @@ KERNEL_IP = "198.18.0.1"
 RANGE = ("198.18.0.100", "198.18.0.150")
 OTHER_RANGE = ("198.18.0.160", "198.18.0.200")
 FAST = dict(retry_ms=400, retry_max_ms=1600, jitter_ms=100, init_delay_ms=0,
-            reboot_tries=2, renew_min_s=1, renew_max_s=1, link_poll_ms=50)
+            reboot_tries=2, renew_min_s=1, renew_max_s=1, link_poll_ms=50,
+            probe_num=2, probe_wait_ms=0, probe_min_ms=100, probe_max_ms=150,
+            announce_wait_ms=200, decline_wait_ms=500)
 
 
 def ip_int(s):

@@ -99,10 +99,10 @@ def replay(path):
     """Replay every case; returns (number of cases, list of failure descriptions)."""
     failures = []
     count = 0
-    stack, nic = make_stack()
     if SMALL_HEAP:
         gc.collect()                 # the imports' garbage first: two frame-sized blocks follow
-    bufs = (bytearray(1536), bytearray(1536))
+    bufs = (bytearray(1536), bytearray(1536))   # before the stack fragments a small heap
+    stack, nic = make_stack()
     for name, request, expected, counter in read_cases(path, bufs):
         count += 1
         if SMALL_HEAP:

@@ -8,7 +8,7 @@ IPv4 addresses are held as two 16-bit halves: a 32-bit int would be a heap
 object on 32-bit MicroPython.
 """
 from uipy.compat import const, copy_into, ticks_diff
-from uipy.frame import BROADCAST_MAC, put16
+from uipy.frame import BROADCAST_MAC, equal_at, put16
 
 _FREE = const(0)
 _PENDING = const(1)      # request sent, no answer yet
@@ -17,6 +17,7 @@ _RESOLVED = const(2)
 _OP_REQUEST = const(1)
 _OP_REPLY = const(2)
 _ARP_LEN = const(42)     # Ethernet header + ARP packet
+_DEFEND_MS = const(10000)  # RFC 5227 DEFEND_INTERVAL
 
 # Offsets of the ARP fields in the frame buffer
 _OPER = const(20)
@@ -43,6 +44,12 @@ class Arp:
         self.used = [0] * size            # last lookup, for LRU replacement
         self.asked = [0] * size           # when a refresh request was last sent
         self.refreshing = bytearray(size)  # 1: a refresh request is out (its reply is expected), 2: wanted
+        # fn(claimed), the DHCP client's ear: claimed False for every ARP packet
+        # seen while no address is set (it is in the buffer: the client probes
+        # an address), True when another host claims ours again within
+        # DEFEND_INTERVAL of our defence (RFC 5227 2.4: give the address up).
+        self.watch = None
+        self.defended = None              # ticks of our last defence, None: none since set
 
     # --- cache ---
 
@@ -99,6 +106,8 @@ class Arp:
             self.refreshing[i] = 2
 
     def clear(self):
+        """Forget every entry (the address changed, or was taken away)."""
+        self.defended = None
         for i in range(self.size):
             self.state[i] = _FREE
 
@@ -139,9 +148,26 @@ class Arp:
         lo = (buf[_SPA + 2] << 8) | buf[_SPA + 3]
         if not s.configured:
             stats["arp_drop_not_for_us"] += 1
+            if self.watch is not None:
+                self.watch(False)
             return
         if hi == s.ip_hi and lo == s.ip_lo:
-            stats["arp_conflict"] += 1        # another host claims our address
+            if equal_at(buf, _SHA, s.mac):    # our own frame, looped back
+                stats["arp_drop_not_for_us"] += 1
+                return
+            # Another host claims our address (RFC 5227 2.4): defend it once
+            # with an announcement; a second claim within DEFEND_INTERVAL
+            # goes to the DHCP client, which gives the address up.  With no
+            # client (a static address) we keep it, defending at most once
+            # per DEFEND_INTERVAL.
+            stats["arp_conflict"] += 1
+            t = self.defended
+            if t is None or not 0 <= ticks_diff(s.now, t) < _DEFEND_MS:
+                self.defended = s.now
+                stats["arp_defended"] += 1
+                self.announce()
+            elif self.watch is not None:
+                self.watch(True)
             return
         now = s.now
         i = self.find(hi, lo)

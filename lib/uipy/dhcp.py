@@ -3,10 +3,15 @@
     dhcp = Dhcp(stack, on_change=lambda d, event: print(event, d.address))
     dhcp.start()              # then keep calling stack.poll()
 
-States (dhcp.state): INIT, SELECTING, REQUESTING, BOUND, RENEWING, REBINDING,
-INIT-REBOOT, REBOOTING and STOPPED.  The address goes to the stack
-(stack.set_address) only once a DHCPACK binds it, and is taken back
-(stack.clear_address) when the lease expires, a NAK arrives or on release().
+States (dhcp.state): INIT, SELECTING, REQUESTING, CHECKING, BOUND, RENEWING,
+REBINDING, INIT-REBOOT, REBOOTING and STOPPED.  The address goes to the stack
+(stack.set_address) only once a DHCPACK binds it and ARP probes found no other
+host using it (CHECKING, RFC 5227 2.1; in use: DHCPDECLINE, then discovery
+again after decline_wait_ms, RFC 2131 3.1.5), and is taken back
+(stack.clear_address) when the lease expires, a NAK arrives, on release(), or
+when another host claims it twice within 10 s (RFC 5227 2.4: the stack's ARP
+defends it once).  Offers and ACKs whose address, server identifier or router
+cannot be valid are refused and counted (bad_address, bad_server, bad_router).
 on_change(dhcp, event) is called with "bound" (address set or changed),
 "renewed" (lease extended, same address) or "lost" (address cleared).
 
@@ -33,11 +38,11 @@ SERVER_PORT = const(67)
 _INFINITE = const(-1)          # lease that never expires (as uipy.dhcp_msg sets it)
 _MSG = "uipy.dhcp_msg"
 
-_STAT_NAMES = ("discover_tx", "request_tx", "decline_tx", "release_tx", "offer_rx",
+_STAT_NAMES = ("discover_tx", "request_tx", "decline_tx", "release_tx", "probe_tx", "offer_rx",
                "ack_rx", "nak_rx", "bound", "renewed", "rebound", "rebooted", "expired",
-               "link_down", "arp_miss", "drop_short", "drop_foreign", "drop_xid",
-               "drop_chaddr", "drop_cookie", "drop_options", "drop_unexpected", "drop_bad_ack",
-               "no_memory")
+               "link_down", "arp_miss", "probe_conflict", "gave_up", "drop_short", "drop_foreign",
+               "drop_xid", "drop_chaddr", "drop_cookie", "drop_options", "drop_unexpected",
+               "drop_bad_ack", "bad_address", "bad_server", "bad_router", "no_memory")
 
 
 class Dhcp:
@@ -47,13 +52,21 @@ class Dhcp:
     DISCOVER (RFC 2131 4.4.1 suggests 1-10 s).  request_tries: REQUESTs sent
     before discovery restarts; reboot_tries: INIT-REBOOT REQUESTs before
     falling back to discovery.  renew_min_s / renew_max_s: shortest and longest
-    gap between renewal retransmissions (RFC: half the time left, at least 60 s).  link_poll_ms: how often nic.link_up() is read.
+    gap between renewal retransmissions (RFC: half the time left, at least 60 s).
+    link_poll_ms: how often nic.link_up() is read.
+    probe_num / probe_wait_ms / probe_min_ms / probe_max_ms / announce_wait_ms:
+    the ARP probes of an address before it is used (RFC 5227 2.1.1: a random
+    wait up to probe_wait_ms, probe_num probes from 0.0.0.0 spaced randomly
+    probe_min_ms..probe_max_ms, then announce_wait_ms of listening; about 5 s
+    with these RFC defaults); probe_num=0 binds at once.  decline_wait_ms: the
+    pause after a DHCPDECLINE before the next DISCOVER (RFC 2131 3.1.5: 10 s).
     """
 
     def __init__(self, stack, hostname=None, on_change=None, retry_ms=4000,
                  retry_max_ms=64000, jitter_ms=1000, init_delay_ms=1000,
                  request_tries=4, reboot_tries=2, renew_min_s=60, renew_max_s=3600,
-                 link_poll_ms=500):
+                 link_poll_ms=500, probe_num=3, probe_wait_ms=1000, probe_min_ms=1000,
+                 probe_max_ms=2000, announce_wait_ms=2000, decline_wait_ms=10000):
         self.stack = stack
         self.hostname = hostname
         self.on_change = on_change
@@ -66,6 +79,13 @@ class Dhcp:
         self.renew_min_s = renew_min_s
         self.renew_max_s = renew_max_s
         self.link_poll_ms = link_poll_ms
+        self.probe_num = probe_num
+        self.probe_wait_ms = probe_wait_ms
+        self.probe_min_ms = probe_min_ms
+        self.probe_max_ms = probe_max_ms
+        self.announce_wait_ms = announce_wait_ms
+        self.decline_wait_ms = decline_wait_ms
+        self._ack = None              # CHECKING: the ACK's lease, bound once the probes pass
         self.state = "STOPPED"
         self._m = None                # uipy.dhcp_msg while it is loaded
         self.stats = {}
@@ -138,6 +158,7 @@ class Dhcp:
         s = self.stack
         s.udp_bind(CLIENT_PORT, self._input)
         s.tickers.append(self._tick)
+        s.arp.watch = self._arp
         self._last = s.now
         self._link_at = s.now
         self._link = True
@@ -159,6 +180,7 @@ class Dhcp:
         s.udp.unbind(CLIENT_PORT)
         if self._tick in s.tickers:
             s.tickers.remove(self._tick)
+        s.arp.watch = None
         self.state = "STOPPED"
         self._timer = False
         self._drop()
@@ -221,9 +243,21 @@ class Dhcp:
             self.on_change(self, "lost")
 
     def _restart(self):
-        """NAK, expiry, or a failed INIT-REBOOT: drop everything, discover again."""
+        """NAK, expiry, a failed INIT-REBOOT or an address lost to another
+        host: drop everything, discover again."""
         self._drop_lease(True)
+        self._ack = None
         self._init(self._random(self.init_delay_ms))
+
+    def _arp(self, claimed):
+        """The stack's ARP watch (see uipy.arp): probe replies while CHECKING,
+        a second claim on our address while holding it."""
+        if claimed:
+            if self.address is not None:
+                self.stats["gave_up"] += 1
+                self._restart()
+        elif self.state == "CHECKING":
+            self._call("arp_in")
 
     # --- timers (a stack ticker) ---
 

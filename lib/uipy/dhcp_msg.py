@@ -58,6 +58,13 @@ def check(d):
         raise ValueError("uipy: Dhcp init_delay_ms must be 0..60000, got %r" % (d.init_delay_ms,))
     if d.retry_max_ms < d.retry_ms or d.renew_max_s < d.renew_min_s:
         raise ValueError("uipy: Dhcp retry_max_ms / renew_max_s must be >= retry_ms / renew_min_s")
+    for name in ("probe_num", "probe_wait_ms", "probe_min_ms", "probe_max_ms", "announce_wait_ms",
+                 "decline_wait_ms"):
+        value = getattr(d, name)
+        if not isinstance(value, int) or not 0 <= value <= 60000:
+            raise ValueError("uipy: Dhcp %s must be an int 0..60000, got %r" % (name, value))
+    if d.probe_max_ms < d.probe_min_ms or d.probe_num > 10:
+        raise ValueError("uipy: Dhcp probe_max_ms must be >= probe_min_ms, probe_num at most 10")
     _check_hostname(d.stack.hostname if d.hostname is None else d.hostname)
 
 
@@ -139,6 +146,8 @@ def timeout(d):
             _send(d)
     elif st == "RENEWING" or st == "REBINDING":
         _send(d)
+    elif st == "CHECKING":
+        _probe(d)
 
 
 def _send(d):
@@ -196,6 +205,74 @@ def _renew_gap(d, until_s):
     if gap > 100000:
         gap = 100000               # keep ticks arithmetic far from the wrap
     return gap * 1000
+
+
+# --- address conflict detection (RFC 5227 2.1) ---
+
+def _probe(d):
+    """CHECKING's timer: the next ARP probe, or bind once the last one has
+    gone unanswered for announce_wait_ms."""
+    ip = d._ack[1]
+    if d._tries >= d.probe_num:
+        _bind(d, *d._ack)
+        d._ack = None
+        return
+    d._tries += 1
+    d.stats["probe_tx"] += 1
+    # sender 0.0.0.0: a probe updates nobody's ARP cache
+    d.stack.arp._send(1, 0, 0, (ip[0] << 8) | ip[1], (ip[2] << 8) | ip[3])
+    if d._tries < d.probe_num:
+        d._arm(d.probe_min_ms + d._random(d.probe_max_ms - d.probe_min_ms + 1))
+    else:
+        d._arm(d.announce_wait_ms)
+
+
+def arp_in(d):
+    """An ARP packet (in the frame buffer) while CHECKING: another host's
+    packet from the address, or its probe for it, means it is taken."""
+    s = d.stack
+    buf = s.buf
+    ack = d._ack
+    ip = ack[1]
+    if equal_at(buf, 22, s.mac) or not 0 < buf[21] < 3:   # ours, or neither request nor reply
+        return
+    if equal_at(buf, 28, ip) or (not (buf[28] | buf[29] | buf[30] | buf[31]) and equal_at(buf, 38, ip)):
+        d.stats["probe_conflict"] += 1
+        _decline(d, ip, ack[4])
+
+
+def _u32(data, o):
+    return (data[o] << 24) | (data[o + 1] << 16) | (data[o + 2] << 8) | data[o + 3]
+
+
+def _bad(a, ip, mask):
+    """a cannot be a host's address: 0/8, loopback, multicast, class E and
+    broadcast, or the network or broadcast address of ip's subnet."""
+    top = a >> 24
+    if top == 0 or top == 127 or top >= 224:
+        return True
+    host = mask ^ 0xFFFFFFFF
+    return host > 1 and (a & mask) == (ip & mask) and ((a & host) == 0 or (a & host) == host)
+
+
+def _invalid(data, server, mask, router):
+    """The counter naming what cannot be valid in this offer or ACK, else None."""
+    ip = _u32(data, 16)
+    if mask:
+        m = _u32(data, mask)
+    else:
+        m = 0xFFFFFF00 if ip >> 24 >= 192 else (0xFFFF0000 if ip >> 24 >= 128 else 0xFF000000)
+    if _bad(ip, ip, m):
+        return "bad_address"
+    if server:
+        a = _u32(data, server)
+        if a == ip or _bad(a, ip, m):
+            return "bad_server"
+    if router:
+        a = _u32(data, router)
+        if a == ip or _bad(a, ip, m) or (a & m) != (ip & m):
+            return "bad_router"
+    return None
 
 
 # --- output ---
@@ -327,6 +404,10 @@ def take(d, data, src_ip):
         if st != "SELECTING" or not server or not (data[16] | data[17] | data[18] | data[19]):
             stats["drop_unexpected"] += 1
             return
+        bad = _invalid(data, server, mask, router)
+        if bad:
+            stats[bad] += 1
+            return
         stats["offer_rx"] += 1
         copy_into(d._offer, 0, data, 16, 4)
         copy_into(d._offer_server, 0, data, server, 4)
@@ -344,6 +425,10 @@ def take(d, data, src_ip):
         return
     if lease is None or lease == 0 or not (data[16] | data[17] | data[18] | data[19]):
         stats["drop_bad_ack"] += 1
+        return
+    bad = _invalid(data, server, mask, router)
+    if bad:
+        stats[bad] += 1
         return
     stats["ack_rx"] += 1
     ip = bytes(data[16:20])
@@ -363,11 +448,23 @@ def take(d, data, src_ip):
             dom = bytes(data[domain:domain + domain_len]).decode()
         except UnicodeError:
             dom = None
-    _bind(d, st, ip, netmask, gateway, srv, servers, dom, lease, t1, t2)
+    got = (st, ip, netmask, gateway, srv, servers, dom, lease, t1, t2, d.secs)
+    s = d.stack
+    if (st == "REQUESTING" or st == "REBOOTING") and d.probe_num and not (s.configured and s.ip == ip):
+        # A new address: probe it before use (RFC 5227 2.1).  One we still
+        # hold (a link flap) is ours already: ARP defends it.
+        d._drop_lease(True)
+        d._ack = got
+        d.state = "CHECKING"
+        d._tries = 0
+        d._arm(d._random(d.probe_wait_ms))
+        return
+    _bind(d, *got)
 
 
-def _bind(d, st, ip, netmask, gateway, server, servers, domain, lease, t1, t2):
-    """A DHCPACK: configure the stack (if anything changed) and set the timers."""
+def _bind(d, st, ip, netmask, gateway, server, servers, domain, lease, t1, t2, at):
+    """A DHCPACK (at: secs when it came): configure the stack (if anything
+    changed) and set the timers."""
     s = d.stack
     if netmask is None:
         netmask = b"\xff\xff\xff\x00" if ip[0] >= 192 else (
@@ -402,7 +499,7 @@ def _bind(d, st, ip, netmask, gateway, server, servers, domain, lease, t1, t2):
     d.lease_s = lease
     d.t1_s = t1
     d.t2_s = t2
-    d.bound_at = d.secs
+    d.bound_at = at
     d.state = "BOUND"
     d._timer = False
     if st == "RENEWING":
@@ -417,10 +514,13 @@ def _bind(d, st, ip, netmask, gateway, server, servers, domain, lease, t1, t2):
 
 
 def _decline(d, ip, server):
-    """DHCPDECLINE for an address we cannot use, then discover again."""
+    """DHCPDECLINE for an address we cannot use, then discover again after
+    decline_wait_ms (RFC 2131 3.1.5)."""
     d._offer[:] = ip
     d._offer_server[:] = server
     n = _build(d, _DECLINE, None, False, True, True)
     d.stack.udp.send_payload(n, _BROADCAST, _SERVER_PORT, _CLIENT_PORT)
     d.stats["decline_tx"] += 1
-    d._restart()
+    d._drop_lease(True)
+    d._ack = None
+    d._init(d.decline_wait_ms)

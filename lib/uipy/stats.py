@@ -9,7 +9,7 @@ NAMES = (
     # ARP
     "arp_rx", "arp_tx", "arp_drop_bad", "arp_drop_not_for_us", "arp_unsolicited",
     "arp_learned", "arp_evicted", "arp_expired", "arp_miss", "arp_conflict", "arp_refresh",
-    "arp_updated",
+    "arp_updated", "arp_defended",
     # IPv4
     "ip_rx", "ip_tx", "ip_drop_header", "ip_drop_checksum", "ip_drop_fragment",
     "ip_drop_not_for_us", "ip_drop_source", "ip_drop_proto", "ip_options_stripped",

@@ -17,7 +17,8 @@ from uipy.dhcp import Dhcp
 base = sys.argv[1]
 stack = mpnet.stack(ip=None)
 stack.hostname = "uipy-mpy"
-dhcp = Dhcp(stack, retry_ms=400, retry_max_ms=1600, jitter_ms=100, init_delay_ms=0)
+dhcp = Dhcp(stack, retry_ms=400, retry_max_ms=1600, jitter_ms=100, init_delay_ms=0,
+            probe_num=2, probe_wait_ms=0, probe_min_ms=100, probe_max_ms=100, announce_wait_ms=200)
 dhcp.start()
 if not mpnet.run(stack, 10, until=lambda: dhcp.state == "BOUND"):
     mpnet.say("NO LEASE", dhcp.state)

@@ -489,9 +489,21 @@ def check_capture(s, min_frames, resets=0, lossy=False):
 
 
 def test_lossy_capture_clean(lossy):
+    """Clean at 5% loss; SACK (RFC 2018) negotiated and used both ways, with
+    well-formed blocks; and no slivers: the stack's data segments are full-sized
+    but for the ends of what was queued (RFC 9293 3.8.6.2.1)."""
     need_root()
     tool("tshark")
     check_capture(lossy, 1000, lossy=True)
+    ours, theirs = "ip.src == %s" % STACK_IP, "ip.src == %s" % KERNEL_IP
+    f = {"sack_out": ours + " && tcp.options.sack_le", "sack_in": theirs + " && tcp.options.sack_le",
+         "perm": ours + " && tcp.options.sack_perm",
+         "bad_sack": "tcp.options.sack.count == 1 && tcp.options.sack_le >= tcp.options.sack_re",
+         "small": ours + " && tcp.len > 0 && tcp.len < 1460", "data": ours + " && tcp.len > 0"}
+    c = tshark_counts(lossy.pcap_path, list(f.values()))
+    n = dict((k, c[v]) for k, v in f.items())
+    assert n["perm"] >= 1 and n["sack_out"] > 5 and n["sack_in"] > 5 and n["bad_sack"] == 0, n
+    assert n["data"] > 700 and n["small"] <= 4, n
 
 
 def test_no_stuck_connections(session):

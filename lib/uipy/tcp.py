@@ -118,11 +118,14 @@ class Tcp:
         self.keepalive_count = keepalive_count
         self.limited_transmit = limited_transmit  # RFC 3042: new data on the first two dup ACKs
         self.sws_avoid = sws_avoid            # RFC 9293 3.8.6.2.1: no slivers while the ACK clock runs
-        self.sack = sack                      # RFC 2018 / 6675: SACK blocks sent and used
+        self.sack = None                      # RFC 2018 / 6675: uipy.tcp_sack when on
+        if sack:
+            from uipy import tcp_sack
+            self.sack = tcp_sack
         self.early_retransmit = early_retransmit  # RFC 5827: small flights, nothing new to send
         self._sack_perm = False               # the segment being parsed offered SACK
-        self._sack_at = 0                     # ...and carries SACK blocks here (buffer offset)
-        self._sack_len = 0
+        self.sack_at = 0                      # ...and carries SACK blocks here (buffer offset)
+        self.sack_len = 0
         self.challenge_per_s = challenge_per_s
         self.challenge_budget = challenge_per_s
         self._budget_at = stack.now
@@ -372,7 +375,7 @@ class Tcp:
         end = TRANSPORT + doff
         mss = 0
         self._sack_perm = False
-        self._sack_len = 0
+        self.sack_len = 0
         while i < end:
             kind = buf[i]
             if kind == 0:
@@ -392,8 +395,8 @@ class Tcp:
             elif kind == 4:
                 self._sack_perm = True
             elif kind == 5 and (olen - 2) & 7 == 0:
-                self._sack_at = i + 2
-                self._sack_len = olen - 2
+                self.sack_at = i + 2
+                self.sack_len = olen - 2
             i += olen
         return mss
 
@@ -428,7 +431,7 @@ class Tcp:
     def _accept(self, c, lst, mss, hi, lo, sport, dport, sack):
         buf = self.stack.buf
         self._init_conn(c, hi, lo, sport, dport, lst.handler)
-        c.sack_ok = sack and self.sack
+        c.sack_ok = sack and self.sack is not None
         c.listener = lst
         c.window = lst.window
         lst.count += 1
@@ -462,7 +465,7 @@ class Tcp:
         c.rcv_base_lo = get16(buf, TRANSPORT + 6)
         c.rcv_nxt = 1
         c.mss = min(mss or 536, self.our_mss)
-        c.sack_ok = self.sack and doff > 20 and self._sack_perm
+        c.sack_ok = self.sack is not None and doff > 20 and self._sack_perm
         c.snd_wnd = c.max_snd_wnd = get16(buf, TRANSPORT + 14)
         c.snd_wl1 = 0
         if flags & ACK:
@@ -585,8 +588,8 @@ class Tcp:
             c.ack_now = True                  # RFC 5961 5.2: too old to be real
             self.output(c)
             return
-        if doff > 20 and self._sack_len and c.sack_ok:
-            self._sack_update(c)
+        if doff > 20 and self.sack_len and c.sack_ok and self.sack is not None:
+            self.sack.update(self, c)
         if ack > c.snd_una:
             events |= self._new_ack(c, ack)
         elif ack == c.snd_una and dlen == 0 and not fin and wnd == c.snd_wnd and c.snd_max > c.snd_una:
@@ -738,8 +741,8 @@ class Tcp:
         c.dupacks = 0
         c.retries = 0
         c.rto = c.rto_base                    # progress: drop the backoff (as Linux does)
-        if c.sack_n:
-            self._sack_prune(c, ack)
+        if c.sack_n and self.sack is not None:
+            self.sack.prune(c, ack)
         if c.snd_una >= c.snd_max:
             c.rexmit_on = False
         else:
@@ -767,7 +770,7 @@ class Tcp:
             c.resend_head = True
             c.rtx_next = c.snd_una
             c.cwnd = c.ssthresh + 3 * c.mss
-        elif c.in_recovery and c.sack_n and self._next_hole(c)[0] >= 0:
+        elif c.in_recovery and c.sack_n and self.sack is not None and self.sack.next_hole(c)[0] >= 0:
             c.resend_head = True              # a segment left the network: the next hole goes
             c.output_pending = True
             self.pending = True
@@ -787,117 +790,14 @@ class Tcp:
             c.listener.count -= 1
             c.listener = None
 
-    def _sack_blocks(self, c, store):
-        """Write SACK blocks for what the reorder store holds for c at TCP_DATA
-        (RFC 2018: up to 3, contiguous segments merged); their length in bytes."""
-        buf = self.stack.buf
-        k = 0
-        at = TCP_DATA + 4
-        lo = c.rcv_nxt
-        while k < 3:                          # ranges in ascending order, one pass each
-            start = -1
-            for i in range(len(store.owner)):
-                if store.owner[i] is c and store.seq[i] > lo and (start < 0 or store.seq[i] < start):
-                    start = store.seq[i]
-            if start < 0:
-                break
-            end = start
-            grown = True
-            while grown:                      # take in every held segment that touches it
-                grown = False
-                for i in range(len(store.owner)):
-                    if store.owner[i] is c and store.seq[i] <= end < store.seq[i] + store.len[i]:
-                        end = store.seq[i] + store.len[i]
-                        grown = True
-            put_seq(buf, at, c.rcv_base_hi, c.rcv_base_lo, start)
-            put_seq(buf, at + 4, c.rcv_base_hi, c.rcv_base_lo, end)
-            at += 8
-            k += 1
-            lo = end
-        if not k:
-            return 0
-        buf[TCP_DATA] = 1
-        buf[TCP_DATA + 1] = 1
-        buf[TCP_DATA + 2] = 5
-        buf[TCP_DATA + 3] = 2 + 8 * k
-        return 4 + 8 * k
-
-    def _sack_update(self, c):
-        """Merge the SACK blocks of the segment in the buffer into c's
-        scoreboard (3 ranges of send offsets, above snd_una)."""
-        buf = self.stack.buf
-        at = self._sack_at
-        L = c.sack_l
-        R = c.sack_r
-        for k in range(self._sack_len >> 3):
-            o = at + 8 * k
-            left = seq_diff(get16(buf, o), get16(buf, o + 2), c.snd_base_hi, c.snd_base_lo)
-            right = seq_diff(get16(buf, o + 4), get16(buf, o + 6), c.snd_base_hi, c.snd_base_lo)
-            if not c.snd_una < left < right <= c.snd_max:
-                continue                      # stale, D-SACK or bogus: not used
-            for i in range(c.sack_n):
-                if left <= R[i] and right >= L[i]:
-                    L[i] = min(L[i], left)
-                    R[i] = max(R[i], right)
-                    break
-            else:
-                if c.sack_n < 3:
-                    i = c.sack_n
-                    c.sack_n += 1
-                else:                         # full: forget the lowest range
-                    i = 0
-                    for j in (1, 2):
-                        if L[j] < L[i]:
-                            i = j
-                L[i] = left
-                R[i] = right
-        self._sack_prune(c, c.snd_una)
-
-    def _sack_prune(self, c, una):
-        """Drop what una covers; keep the ranges sorted and disjoint."""
-        L = c.sack_l
-        R = c.sack_r
-        n = 0
-        for i in range(c.sack_n):
-            if R[i] > una:
-                L[n] = max(L[i], una)
-                R[n] = R[i]
-                n += 1
-        for i in range(1, n):                 # insertion sort of at most 3
-            j = i
-            while j and L[j - 1] > L[j]:
-                L[j - 1], L[j] = L[j], L[j - 1]
-                R[j - 1], R[j] = R[j], R[j - 1]
-                j -= 1
-        m = 0
-        for i in range(n):
-            if m and L[i] <= R[m - 1]:
-                R[m - 1] = max(R[m - 1], R[i])
-            else:
-                L[m] = L[i]
-                R[m] = R[i]
-                m += 1
-        c.sack_n = m
-
-    def _next_hole(self, c):
-        """The first unSACKed byte at or after c.rtx_next below the highest SACKed
-        byte (RFC 6675's next segment to retransmit), and the hole's end; (-1, 0)."""
-        start = max(c.rtx_next, c.snd_una)
-        for i in range(c.sack_n):
-            if start < c.sack_l[i]:
-                return start, c.sack_l[i]
-            if start < c.sack_r[i]:
-                start = c.sack_r[i]
-        return -1, 0
-
     def _resend_head(self, c):
         """Send the first unacknowledged segment again (fast retransmit, partial
         ACK), or with SACK the next hole.  Called from output(), after any
         received data was delivered: the segment is built in the buffer that
         held it."""
         c.resend_head = False
-        if c.sack_n and not c.out_len:
-            start, end = self._next_hole(c)
+        if c.sack_n and not c.out_len and self.sack is not None:
+            start, end = self.sack.next_hole(c)
             if start < 0:
                 return                        # every hole resent once: new data may follow
             n = min(end - start, c.mss)
@@ -1057,14 +957,14 @@ class Tcp:
             buf[TCP_DATA] = 2                 # MSS option
             buf[TCP_DATA + 1] = 4
             put16(buf, TCP_DATA + 2, self.our_mss)
-            if c.sack_ok if flags & ACK else self.sack:
+            if c.sack_ok if flags & ACK else self.sack is not None:
                 buf[TCP_DATA + 4] = 1         # NOP, NOP, SACK permitted
                 buf[TCP_DATA + 5] = 1
                 buf[TCP_DATA + 6] = 4
                 buf[TCP_DATA + 7] = 2
                 hlen = 28
-        elif n == 0 and c.sack_ok and self.reorder is not None and self.reorder.held:
-            hlen = 20 + self._sack_blocks(c, self.reorder)
+        elif n == 0 and c.sack_ok and self.reorder is not None and self.reorder.held and self.sack is not None:
+            hlen = 20 + self.sack.blocks(self, c, self.reorder)
         copy_into(buf, IP_DST, c.rip, 0, 4)
         copy_into(buf, IP_SRC, s.ip, 0, 4)
         v = c.lport                           # the header, byte by byte (no calls)

@@ -278,31 +278,17 @@ print(json.dumps(results))
 
 def test_50_concurrent_against_16_slots(session):
     """50 kernel clients at once against an echo with backlog 16 on a table of
-    16 connections.  The stack's behaviour (tcp.py _no_connection): a SYN past
-    the listener's backlog is dropped silently and counted in
-    tcp_syn_backlog_full -- no RST -- so the kernel retransmits it (1 s apart,
-    tcp_syn_linear_timeouts) and every client gets through eventually.  Each
-    client holds its connection 0.3 s, so the waves are deterministic:
-    16 at once, the other 34 SYNs dropped, 16 more at ~1 s (18 dropped), 16 at
-    ~2 s (2 dropped), 2 at ~3 s: 54 drops, 50 accepts, no RST."""
+    16 connections.  SYN cookies (tcp.py _cookie_syn_ack): every handshake
+    completes at once and costs the stack nothing; a connection is made when a
+    client's ACK or data comes back and a slot is free, else the segment is
+    dropped silently and counted (tcp_syn_backlog_full / tcp_syn_table_full),
+    no RST, so the clients queue in their own retransmissions and every one is
+    served, never more than 16 at a time."""
     need_root()
     n, hold = 50, 0.3
     # the table must be free of live connections (TIME-WAIT slots get recycled)
     assert wait_for(lambda: all(st in ("CLOSED", "TIME-WAIT") for st in session.conn_states()), 6), \
         session.conn_states()
-    try:
-        session.ns.sysctl("net.ipv4.tcp_syn_linear_timeouts", 4)
-        syn_times = [0.0, 1.0, 2.0, 3.0, 4.0]     # first SYN, then retries 1 s apart
-    except Exception:                             # older kernels: exponential backoff
-        syn_times = [0.0, 1.0, 3.0, 7.0, 15.0]
-    # The model: wave k (the SYNs sent at syn_times[k]) finds all 16 slots free
-    # (the previous wave held them 0.3 s); 16 get in, the rest are dropped.
-    waves, drops, left = [], 0, n
-    while left:
-        waves.append(min(left, ECHO_BACKLOG))
-        drops += left - waves[-1]
-        left -= waves[-1]
-    assert (waves, drops) == ([16, 16, 16, 2], 34 + 18 + 2)
     before = session.stats()
     t0 = time.monotonic()
     r = session.ns.run([sys.executable, "-c", CONCURRENT_CLIENTS, STACK_IP, str(ECHO_PORT), str(n), str(hold)],
@@ -313,21 +299,14 @@ def test_50_concurrent_against_16_slots(session):
     assert bad == [], bad                          # all 50 echoed byte-exact, clean EOF
     after = session.stats()
     d = delta(before, after, "tcp_accepts", "tcp_syn_backlog_full", "tcp_syn_table_full",
-              "tcp_rst_tx", "tcp_timeouts")
-    # dropped silently (never a RST), each drop counted; every client accepted once
-    assert d == {"tcp_accepts": n, "tcp_syn_backlog_full": drops, "tcp_syn_table_full": 0,
-                 "tcp_rst_tx": 0, "tcp_timeouts": 0}, d
+              "tcp_rst_tx", "tcp_timeouts", "tcp_syn_cookies")
+    assert d["tcp_accepts"] == n and d["tcp_rst_tx"] == 0 and d["tcp_timeouts"] == 0, d
+    assert d["tcp_syn_cookies"] >= n and d["tcp_syn_backlog_full"] + d["tcp_syn_table_full"] > 0, d
     assert session.echo.max_open == ECHO_BACKLOG
     assert session.echo.accepted == n and session.echo.errors == []
     assert wait_for(lambda: session.echo.closed == n, 5), session.echo.closed
-    # connect() times fall into the waves: 16 at once, 16 after 1 s, ...
-    connects = sorted(x["connect"] for x in res)
-    i = 0
-    for k, size in enumerate(waves):
-        wave = connects[i:i + size]
-        assert syn_times[k] - 0.05 <= wave[0] and wave[-1] < syn_times[k] + 0.6, (k, connects)
-        i += size
-    assert elapsed < syn_times[len(waves) - 1] + 8, elapsed
+    assert max(x["connect"] for x in res) < 0.5     # no client waits for its handshake
+    assert elapsed < 15, elapsed
     assert after["handler_errors"] == 0, session.call(lambda s: s.last_error)
 
 

@@ -547,18 +547,34 @@ def test_large_file_over_lossy_link(root):
 # --- the connection limit ---
 
 def test_connection_limit(root):
+    """Two slots, both held by clients that sent nothing: a third client
+    evicts the one that waited longest for a request head, and is served."""
     srv = Server(root, max_conns=2)
-    a, b = srv.client(), srv.client()
-    c = srv.client(connect=False)
-    srv.run(1500)
-    assert not c.saw("CONNECTED")
-    assert srv.pair.a.stats["tcp_syn_backlog_full"] >= 1
+    a = srv.client()
+    srv.run(200)
+    b = srv.client()
+    srv.run(200)
     assert srv.http.active == 2
-    # the first two are served meanwhile
-    assert get(srv, "/", rec=a)[0] == 200 and get(srv, "/", rec=b)[0] == 200
-    a.conn.close()                                       # a slot frees up (client closes first)
-    assert srv.run(8000, lambda: c.saw("CONNECTED"))     # the SYN retransmission gets in
+    c = srv.client()
     assert get(srv, "/", rec=c)[0] == 200
+    assert srv.http.evicted == 1 and a.saw("ABORTED") and not b.saw("ABORTED")
+    assert srv.pair.a.stats["tcp_syn_backlog_full"] >= 1
+
+
+def test_busy_server_makes_a_new_client_wait(root):
+    """Every slot answering a request (none waits for a head): the new client's
+    request waits in the client until a slot is free."""
+    srv = Server(root, max_conns=1)
+    a = srv.client()
+    a.conn.send(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    a.conn.stop()                                        # a reads nothing: its response stalls
+    srv.run(300)
+    b = srv.client()
+    b.conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    srv.run(1000)
+    assert srv.http.evicted == 0 and not b.data and srv.pair.a.stats["tcp_syn_backlog_full"] >= 1
+    a.conn.abort()                                       # a goes away: b's retransmission gets in
+    assert srv.run(8000, lambda: b"200 OK" in bytes(b.data))
 
 
 def test_pool_reused_across_many_connections(root):

@@ -164,7 +164,10 @@ def test_zero_window_stop_probe_restart():
     assert bytes(srv.data) == payload
 
 
-def test_backlog_overflow_drops_syn_then_admits():
+def test_backlog_full_waits_in_the_client_then_admits():
+    """SYN cookies: the second client completes its handshake, but while the
+    listener's one slot is held the server makes no connection for it; its
+    request waits in the client (retransmitted) and is served once the slot is free."""
     p = Pair(tcp_a={"conns": 4})
     srv = Recorder()
     p.b.listen(80, srv, backlog=1)
@@ -172,13 +175,15 @@ def test_backlog_overflow_drops_syn_then_admits():
     c1 = p.a.connect(IP_B, 80, r1)
     p.run(2000, until=lambda: c1.state_name() == "ESTABLISHED")
     c2 = p.a.connect(IP_B, 80, r2)
-    p.run(500)
-    assert c2.state_name() == "SYN-SENT" and p.b.stats["tcp_syn_backlog_full"] >= 1
+    p.run(500, until=lambda: c2.state_name() == "ESTABLISHED")
+    assert c2.send(b"second")
+    p.run(1500)
+    assert p.b.stats["tcp_syn_backlog_full"] >= 1 and len([c for c in p.b.tcp.conns if c.state]) == 1
     c1.close()
     p.run(500, until=lambda: srv.conn.state_name() == "CLOSE-WAIT")
     srv.conn.close()
-    p.run(10000, until=lambda: c2.state_name() == "ESTABLISHED")
-    assert c2.state_name() == "ESTABLISHED"
+    p.run(10000, until=lambda: bytes(srv.data) == b"second")
+    assert bytes(srv.data) == b"second" and srv.conn.lport == 80 and srv.conn.rport == c2.lport
 
 
 def test_connection_table_full_and_time_wait_recycled():

@@ -95,30 +95,46 @@ def test_syn_on_established_gets_challenge_ack():
 
 
 def test_challenge_acks_are_rate_limited():
+    """One challenge ACK per ack_gap_ms for a connection, and a budget for all
+    connections refilled each second to a random size (RFC 5961 7, CVE-2016-5696)."""
     stack, nic, clock, rec, iss = accepted_conn()
     for i in range(30):
         nic.push(seg("S", PEER_ISN + 50 + i))
     for _ in range(5):
         stack.poll()
-    assert len(nic.take()) == stack.tcp.challenge_per_s
-    assert stack.stats["tcp_challenge_limited"] == 30 - stack.tcp.challenge_per_s
+    assert len(nic.take()) == 1
+    assert stack.stats["tcp_ack_limited"] + stack.stats["tcp_challenge_limited"] == 29
+    clock.advance(stack.tcp.ack_gap_ms)
+    nic.push(seg("S", PEER_ISN + 99))
+    stack.poll()
+    assert len(nic.take()) == 1
+    per_s = stack.tcp.challenge_per_s
+    budgets = set()
+    for _ in range(20):
+        clock.advance(1000)
+        stack.poll()
+        budgets.add(stack.tcp.challenge_budget)
+    assert len(budgets) > 3 and min(budgets) >= per_s // 2 and max(budgets) <= per_s // 2 + per_s
 
 
 @pytest.mark.parametrize("state_setup", ["FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "LAST-ACK", "SYN-RECEIVED"])
 def test_rst_in_each_state(state_setup):
     if state_setup == "SYN-RECEIVED":
+        # a passive open keeps no state before the handshake completes (SYN
+        # cookies): SYN-RECEIVED comes from a simultaneous open
         stack, nic, clock = make_stack()
         nic.push(raw(Ether(src=PEER_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=PEER_MAC, psrc=PEER, pdst=US)))
+        stack.poll()
         rec = Recorder()
-        stack.listen(80, rec)
-        nic.push(seg("S", PEER_ISN))
+        conn = stack.connect(PEER, 5000, rec, local_port=40000)
+        nic.take()
+        nic.push(seg("S", PEER_ISN, sport=5000, dport=40000))
         stack.poll()
         nic.take()
-        conn = next(c for c in stack.tcp.conns if c.state_name() == "SYN-RECEIVED")
-        nic.push(seg("R", PEER_ISN + 1))
+        assert conn.state_name() == "SYN-RECEIVED"
+        nic.push(seg("R", PEER_ISN + 1, sport=5000, dport=40000))
         stack.poll()
-        assert conn.state_name() == "CLOSED" and rec.events == []     # quietly back to LISTEN
-        assert stack.tcp.listeners[0].count == 0
+        assert conn.state_name() == "CLOSED" and rec.saw("ABORTED")
         return
     stack, nic, clock, rec, iss = accepted_conn()
     conn = rec.conn
@@ -149,11 +165,13 @@ def test_malformed_options_dropped_unknown_skipped():
     stack.poll()
     assert stack.stats["tcp_drop_options"] == 1 and nic.take() == []
     # unknown option kinds (here 30, length 6) and NOPs are skipped; MSS still read
-    nic.push(seg("S", 1, sport=40001, options=[("NOP", None), (30, b"\x01\x02\x03\x04"), ("MSS", 700)]))
-    nic.push(raw(Ether(src=PEER_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=PEER_MAC, psrc=PEER, pdst=US)))
+    nic.push(seg("S", 1, sport=40001, options=[("NOP", None), (30, b"\x01\x02\x03\x04"), ("MSS", 1300)]))
     stack.poll()
-    conn = next(c for c in stack.tcp.conns if c.state_name() == "SYN-RECEIVED")
-    assert conn.mss == 700
+    (synack,) = nic.take()
+    nic.push(seg("A", 2, tcp_of(synack).seq + 1, sport=40001))
+    stack.poll()
+    conn = next(c for c in stack.tcp.conns if c.state_name() == "ESTABLISHED")
+    assert conn.mss == 1300                        # one of the cookie's MSS values
 
 
 def test_bad_tcp_checksum_and_short_header_dropped():

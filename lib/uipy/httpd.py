@@ -10,11 +10,14 @@ sent in chunks read as the send queue frees up (each chunk is kept by
 reference until acknowledged): at most `chunks` chunks of one connection are
 held at a time, whatever the file's size.
 
-Limits: max_conns connections at once (the listener's backlog: SYNs beyond it
-are dropped and counted as tcp_syn_backlog_full, so clients wait and retry;
-nothing is refused with a reset; a connection this server closed first stays
-in TIME-WAIT for 2 MSL and, in the TCP layer as it is, still counts against
-the backlog meanwhile), header_limit bytes of request head (431,
+Limits: max_conns connections at once (the listener's backlog).  A client
+whose handshake completes while all are held makes room by evicting, with a
+reset, the connection that has waited longest for a request head (an idle
+keep-alive client, or one trickling its headers in: slowloris); when every
+connection is busy answering, the new client waits (its request is
+retransmitted until a slot is free; tcp_syn_backlog_full counts it).  A
+connection this server has closed stops counting at once.  header_limit bytes
+of request head (431,
 414 when the request line alone is longer than line_limit), body_limit
 bytes of request body (413), request_timeout_ms to finish the request head
 (408, or a silent close when nothing was sent) and as the longest stall while
@@ -204,10 +207,11 @@ class HttpServer:
         self.requests = 0
         self.errors = 0               # 4xx and 5xx answers
         self.timeouts = 0
+        self.evicted = 0              # connections let go to make room for a new client
         self.uptime_s = 0
         self._t0 = stack.now
         stack.tickers.append(self._tick)
-        stack.listen(port, self._event, max_conns)
+        stack.listen(port, self._event, max_conns, on_full=self._evict)
 
     def _tick(self, now):
         d = ticks_diff(now, self._t0)
@@ -252,6 +256,22 @@ class HttpServer:
             if conn.app is not c:
                 return
         self._resume(conn, c)
+
+    def _evict(self):
+        """All max_conns are held and a new client has completed its handshake:
+        reset the connection that waits longest for a request head, if any."""
+        victim = None
+        for conn in self.stack.tcp.conns:
+            c = conn.app
+            if conn.lport == self.port and isinstance(c, _Client) and c.phase == _HEAD and \
+                    (victim is None or ticks_diff(c.deadline, victim.app.deadline) < 0):
+                victim = conn
+        if victim is None:
+            return False
+        self.evicted += 1
+        self._release(victim, victim.app)
+        victim.abort()
+        return True
 
     def _take(self, conn):
         c = self._pool.pop() if self._pool else _Client(self.line_limit)

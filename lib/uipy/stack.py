@@ -258,9 +258,9 @@ class Stack:
     def ping(self, ip, seq, size=32):
         return self.icmp.ping(ip_bytes(ip) if isinstance(ip, str) else ip, seq, size)
 
-    def listen(self, port, handler, backlog=2, window=0):
+    def listen(self, port, handler, backlog=2, window=0, on_full=None):
         """Accept TCP connections on port; handler(conn, events) gets their events."""
-        self._need_tcp().listen(port, handler, backlog, window)
+        self._need_tcp().listen(port, handler, backlog, window, on_full)
 
     def connect(self, ip, port, handler, local_port=0, window=0):
         """Open a TCP connection; returns the Conn (CONNECTED arrives later)."""

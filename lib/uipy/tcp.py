@@ -31,6 +31,13 @@ _FAR = const(0x1FFFFFFF)          # a sequence difference too large to matter
 _REBASE = const(1 << 28)          # move the sequence bases before offsets grow past small ints
 _CWND_MAX = const(1 << 20)
 _QUICKACKS = const(8)             # segments ACKed at once at the start and after a loss
+MSS_FLOOR = const(64)             # a smaller MSS from a peer is raised to this: at 64 bytes a
+                                  # segment costs (64 + 54) / 64 = 1.8 times its data on the wire
+_BURST = const(16)                # segments one output() sends at most
+# SYN cookies: the MSS is one of these (4 bits of the cookie; a peer's MSS is
+# rounded down to the nearest), common ones from links, tunnels and PPPoE
+_COOKIE_MSS = (64, 256, 536, 1000, 1024, 1200, 1220, 1260, 1300, 1340, 1360, 1380, 1400, 1420,
+               1440, 1460)
 
 
 def seq_diff(hi, lo, base_hi, base_lo):
@@ -73,17 +80,18 @@ STAT_NAMES = (
     "tcp_retransmits", "tcp_fast_retransmits", "tcp_timeouts", "tcp_dup_acks",
     "tcp_window_probes", "tcp_keepalives", "tcp_connects", "tcp_accepts",
     "tcp_reorder_stored", "tcp_reorder_delivered", "tcp_icmp_refused", "tcp_icmp_ignored",
-    "tcp_sack_retransmits",
+    "tcp_sack_retransmits", "tcp_syn_cookies", "tcp_cookie_unmatched", "tcp_ack_limited",
 )
 
 
 class Listener:
-    def __init__(self, port, handler, backlog, window):
+    def __init__(self, port, handler, backlog, window, on_full):
         self.port = port
         self.handler = handler
-        self.backlog = backlog        # connections at once for this port
+        self.backlog = backlog        # connections the application holds at once on this port
         self.count = 0
         self.window = window          # receive window its connections start with
+        self.on_full = on_full        # () -> True when the application let one go to make room
 
 
 class Tcp:
@@ -93,7 +101,7 @@ class Tcp:
                  msl_ms=30000, fin_wait_2_ms=30000, delack_ms=100, poll_ms=500,
                  keepalive_ms=0, keepalive_interval_ms=10000, keepalive_count=5,
                  challenge_per_s=10, reorder_slots=None, limited_transmit=True, sws_avoid=True,
-                 sack=True, early_retransmit=True):
+                 sack=True, early_retransmit=True, ack_gap_ms=500):
         for name, value in (("tcp_conns", conns), ("tcp_listeners", listeners),
                             ("tcp_queue_slots", queue_slots), ("tcp_window", window)):
             if not isinstance(value, int) or value < 1:
@@ -126,6 +134,7 @@ class Tcp:
         self._sack_perm = False               # the segment being parsed offered SACK
         self.sack_at = 0                      # ...and carries SACK blocks here (buffer offset)
         self.sack_len = 0
+        self.ack_gap_ms = ack_gap_ms          # between ACKs to unacceptable segments, per connection
         self.challenge_per_s = challenge_per_s
         self.challenge_budget = challenge_per_s
         self._budget_at = stack.now
@@ -133,6 +142,8 @@ class Tcp:
         self.conns = [Conn(self, queue_slots) for _ in range(conns)]
         self._isn_in = bytearray(12)      # addresses and ports, hashed for an ISN
         self._isn_out = bytearray(4)
+        self._cookie_in = bytearray(20)   # ... and with the peer's ISN and time, for a cookie
+        self._ch = self._cl = 0
         self._last = None                 # the connection that got the last segment
         # Reorder store, shared by all connections: by default a window's worth
         # after one lost segment (see tcp_reorder).
@@ -146,9 +157,12 @@ class Tcp:
 
     # --- application entry points ---
 
-    def listen(self, port, handler, backlog=2, window=0):
+    def listen(self, port, handler, backlog=2, window=0, on_full=None):
         """Accept connections on port; window (if given) is the receive window
-        they start with instead of the Tcp setting."""
+        they start with instead of the Tcp setting.  A handshake that completes
+        while backlog connections are held calls on_full() (if given), which may
+        close one (an idle client) to make room; else it waits for the client's
+        next try."""
         if not 0 < port < 65536:
             raise ValueError("uipy: TCP port %r out of range 1..65535" % (port,))
         if backlog < 1:
@@ -162,7 +176,7 @@ class Tcp:
                 free = i
         if free < 0:
             raise ValueError("uipy: listener table full (tcp_listeners=%d)" % len(self.listeners))
-        self.listeners[free] = Listener(port, handler, backlog, min(window, 65535) or self.window)
+        self.listeners[free] = Listener(port, handler, backlog, min(window, 65535) or self.window, on_full)
 
     def unlisten(self, port):
         for i in range(len(self.listeners)):
@@ -228,11 +242,16 @@ class Tcp:
             self._send_rst(c)
         self.release(c)
 
-    def release(self, c):
-        """Free the connection's slot."""
+    def let_go(self, c):
+        """The application is done with c (closed, or gone): it stops counting
+        against its listener's limit, whatever the FIN exchange still takes."""
         if c.listener is not None:
             c.listener.count -= 1
             c.listener = None
+
+    def release(self, c):
+        """Free the connection's slot."""
+        self.let_go(c)
         c.state = ST_CLOSED
         for i in range(len(c.q_obj)):
             c.q_obj[i] = None
@@ -408,43 +427,149 @@ class Tcp:
         return None
 
     def _no_connection(self, length, doff, flags, mss, hi, lo, sport, dport):
-        stats = self.stack.stats
+        """A segment for no connection: a SYN to a listener gets a SYN cookie, the
+        ACK that returns one makes the connection; anything else a RST."""
         if flags & RST:
             return
-        if flags & (SYN | ACK | FIN) == SYN:
-            lst = None
-            for cand in self.listeners:
-                if cand is not None and cand.port == dport:
-                    lst = cand
-            if lst is not None:
-                if lst.count >= lst.backlog:
-                    stats["tcp_syn_backlog_full"] += 1     # dropped: the peer retries later
-                    return
-                c = self._alloc()
-                if c is None:
-                    stats["tcp_syn_table_full"] += 1
-                    return
-                self._accept(c, lst, mss, hi, lo, sport, dport, doff > 20 and self._sack_perm)
-                return
+        if not flags & SYN or not flags & (ACK | FIN):
+            for lst in self.listeners:
+                if lst is not None and lst.port == dport:
+                    if flags & SYN:
+                        self._cookie_syn_ack(doff, mss, hi, lo, sport, dport, lst)
+                        return
+                    if flags & ACK and self._cookie_accept(lst, length, doff, flags, hi, lo, sport, dport):
+                        return
         self._reset_reply(length, doff, flags)
 
-    def _accept(self, c, lst, mss, hi, lo, sport, dport, sack):
-        buf = self.stack.buf
+    # --- SYN cookies: no state per half-open connection ---
+    # Our ISN for a SYN to a listener: 4 bits of time (65.5 s steps), then 28
+    # bits of a keyed hash of the addresses, ports, the peer's ISN and the time,
+    # plus 5 bits of data (the MSS as an index into _COOKIE_MSS, SACK-permitted):
+    # a forged ACK is taken once in 2**23 tries (Linux's cookies: 2**22).
+    # The ACK that comes back carries ISN + 1: the connection is made then, when
+    # the hash checks out and a slot is free; a flood of SYNs costs nothing.
+
+    def _cookie_hash(self, hi, lo, sport, dport, ihi, ilo, slot):
+        """Into self._ch (12 bits) and self._cl (16 bits); no tuple (no allocation)."""
+        d = self._cookie_in
+        ip = self.stack.ip
+        d[0] = ip[0]
+        d[1] = ip[1]
+        d[2] = ip[2]
+        d[3] = ip[3]
+        d[4] = hi >> 8
+        d[5] = hi & 0xFF
+        d[6] = lo >> 8
+        d[7] = lo & 0xFF
+        d[8] = dport >> 8
+        d[9] = dport & 0xFF
+        d[10] = sport >> 8
+        d[11] = sport & 0xFF
+        d[12] = ihi >> 8
+        d[13] = ihi & 0xFF
+        d[14] = ilo >> 8
+        d[15] = ilo & 0xFF
+        d[16] = slot
+        h = self._isn_out
+        isn_hash(ISN_KEY, d, 20, h)
+        self._ch = ((h[0] & 15) << 8) | h[1]
+        self._cl = (h[2] << 8) | h[3]
+
+    def _cookie_syn_ack(self, doff, mss, hi, lo, sport, dport, lst):
+        """Answer the SYN in the buffer with a SYN-ACK whose ISN is the cookie,
+        in place (to the frame's own sender: no ARP needed)."""
+        s = self.stack
+        buf = s.buf
+        ihi = get16(buf, TRANSPORT + 4)
+        ilo = get16(buf, TRANSPORT + 6)
+        sack = doff > 20 and self._sack_perm and self.sack is not None
+        m = mss or 536
+        idx = 15
+        while idx and _COOKIE_MSS[idx] > m:
+            idx -= 1
+        slot = (s.now >> 16) & 15
+        self._cookie_hash(hi, lo, sport, dport, ihi, ilo, slot)
+        clo = self._cl + idx + (16 if sack else 0)
+        chi = (slot << 12) | ((self._ch + (clo >> 16)) & 0xFFF)
+        s.ipv4.prepare_reply()
+        put16(buf, TRANSPORT, dport)
+        put16(buf, TRANSPORT + 2, sport)
+        put16(buf, TRANSPORT + 4, chi)
+        put16(buf, TRANSPORT + 6, clo & 0xFFFF)
+        put_seq(buf, TRANSPORT + 8, ihi, ilo, 1)
+        hlen = 28 if sack else 24
+        buf[TRANSPORT + 12] = hlen << 2
+        buf[TRANSPORT + 13] = SYN | ACK
+        put16(buf, TRANSPORT + 14, lst.window)
+        put16(buf, TRANSPORT + 16, 0)
+        put16(buf, TRANSPORT + 18, 0)
+        buf[TCP_DATA] = 2                     # MSS
+        buf[TCP_DATA + 1] = 4
+        put16(buf, TCP_DATA + 2, self.our_mss)
+        if sack:
+            buf[TCP_DATA + 4] = 1             # NOP, NOP, SACK permitted
+            buf[TCP_DATA + 5] = 1
+            buf[TCP_DATA + 6] = 4
+            buf[TCP_DATA + 7] = 2
+        put16(buf, TRANSPORT + 16, ~sum16(buf, TRANSPORT, hlen, pseudo_sum(buf, hlen, PROTO_TCP)) & 0xFFFF)
+        s.stats["tcp_syn_cookies"] += 1
+        s.stats["tcp_tx"] += 1
+        s.ipv4.send_reply(PROTO_TCP, hlen)
+
+    def _cookie_accept(self, lst, length, doff, flags, hi, lo, sport, dport):
+        """The ACK in the buffer returns one of our cookies: make the connection
+        and handle the segment (True).  False (a RST goes back) when it cannot be
+        one of ours.  A segment whose time slot is recent but whose hash does
+        not check is dropped without a RST: it may be a later segment of the
+        client's first flight that overtook the first (the hash covers the
+        client's ISN, which only the first one gives); its retransmission comes
+        after the first has made the connection."""
+        s = self.stack
+        buf = s.buf
+        stats = s.stats
+        alo = get16(buf, TRANSPORT + 10) - 1  # our ISN = ack - 1
+        ahi = get16(buf, TRANSPORT + 8)
+        if alo < 0:
+            alo += 0x10000
+            ahi = (ahi - 1) & 0xFFFF
+        slo = get16(buf, TRANSPORT + 6) - 1   # the peer's ISN = seq - 1
+        shi = get16(buf, TRANSPORT + 4)
+        if slo < 0:
+            slo += 0x10000
+            shi = (shi - 1) & 0xFFFF
+        slot = ahi >> 12
+        if ((s.now >> 16) - slot) & 15 > 2:   # older than 2-3 minutes: stale
+            return False
+        self._cookie_hash(hi, lo, sport, dport, shi, slo, slot)
+        data = ((((ahi & 0xFFF) << 16) | alo) - ((self._ch << 16) | self._cl)) & 0xFFFFFFF
+        if data > 31:
+            stats["tcp_cookie_unmatched"] += 1
+            return True
+        if lst.count >= lst.backlog:
+            stats["tcp_syn_backlog_full"] += 1
+            if lst.on_full is not None:
+                lst.on_full()                 # may close one; this segment comes again
+            return True
+        c = self._alloc()
+        if c is None:
+            stats["tcp_syn_table_full"] += 1  # the client's next try finds a slot later
+            return True
         self._init_conn(c, hi, lo, sport, dport, lst.handler)
-        c.sack_ok = sack and self.sack is not None
         c.listener = lst
         c.window = lst.window
         lst.count += 1
         c.state = ST_SYN_RCVD
-        c.rcv_base_hi = get16(buf, TRANSPORT + 4)
-        c.rcv_base_lo = get16(buf, TRANSPORT + 6)
+        c.rcv_base_hi = shi
+        c.rcv_base_lo = slo
         c.rcv_nxt = 1
-        c.snd_wnd = get16(buf, TRANSPORT + 14)
-        c.max_snd_wnd = c.snd_wnd
-        c.mss = min(mss or 536, self.our_mss)
-        self._new_iss(c)
-        self.stack.stats["tcp_accepts"] += 1
-        self._send_syn(c)
+        c.snd_base_hi = ahi
+        c.snd_base_lo = alo
+        c.snd_nxt = c.snd_max = 1
+        c.mss = max(MSS_FLOOR, min(_COOKIE_MSS[data & 15], self.our_mss))
+        c.sack_ok = data > 15 and self.sack is not None
+        stats["tcp_accepts"] += 1
+        self._segment(c, length, doff, flags)
+        return True
 
     def _syn_sent(self, c, length, doff, flags, mss):
         buf = self.stack.buf
@@ -464,7 +589,7 @@ class Tcp:
         c.rcv_base_hi = get16(buf, TRANSPORT + 4)
         c.rcv_base_lo = get16(buf, TRANSPORT + 6)
         c.rcv_nxt = 1
-        c.mss = min(mss or 536, self.our_mss)
+        c.mss = max(MSS_FLOOR, min(mss or 536, self.our_mss))
         c.sack_ok = self.sack is not None and doff > 20 and self._sack_perm
         c.snd_wnd = c.max_snd_wnd = get16(buf, TRANSPORT + 14)
         c.snd_wl1 = 0
@@ -529,8 +654,7 @@ class Tcp:
                     stats["tcp_drop_unacceptable"] += 1
                     if c.state == ST_TIME_WAIT and fin:
                         c.end_at = ticks_add(now, 2 * self.msl_ms)
-                    c.ack_now = True
-                    self.output(c)
+                    self._ack_invalid(c)
                 return
 
         # 2. RST (RFC 5961 3.2: only an exact match resets, in-window gets a challenge)
@@ -585,8 +709,7 @@ class Tcp:
             return
         if ack < c.snd_una - c.max_snd_wnd:
             stats["tcp_drop_unacceptable"] += 1
-            c.ack_now = True                  # RFC 5961 5.2: too old to be real
-            self.output(c)
+            self._ack_invalid(c)              # RFC 5961 5.2: too old to be real
             return
         if doff > 20 and self.sack_len and c.sack_ok and self.sack is not None:
             self.sack.update(self, c)
@@ -612,6 +735,7 @@ class Tcp:
             if st == ST_FIN_WAIT_1:
                 st = c.state = ST_FIN_WAIT_2
                 c.end_at = ticks_add(now, self.fin_wait_2_ms)
+                self.let_go(c)                # closed and drained: the slot is the next client's
             elif st == ST_CLOSING:
                 st = ST_TIME_WAIT
                 self._time_wait(c, now)
@@ -693,6 +817,7 @@ class Tcp:
             c.state = ST_CLOSE_WAIT
         elif st == ST_FIN_WAIT_1:
             c.state = ST_TIME_WAIT if c.snd_una > c.fin_off else ST_CLOSING
+            self.let_go(c)
         elif st == ST_FIN_WAIT_2:
             c.state = ST_TIME_WAIT
         if c.state == ST_TIME_WAIT:
@@ -786,9 +911,7 @@ class Tcp:
         c.state = ST_TIME_WAIT
         c.end_at = ticks_add(now, 2 * self.msl_ms)
         c.rexmit_on = False
-        if c.listener is not None:
-            c.listener.count -= 1
-            c.listener = None
+        self.let_go(c)
 
     def _resend_head(self, c):
         """Send the first unacknowledged segment again (fast retransmit, partial
@@ -864,6 +987,7 @@ class Tcp:
         cwnd = (c.cwnd + mss - 1) // mss * mss
         if c.dupacks and c.dupacks < 3 and not c.in_recovery and self.limited_transmit:
             cwnd += c.dupacks * mss           # RFC 3042: a new segment for each of the first two
+        burst = _BURST                        # the rest goes with the next ACK
         while True:
             data_end = c.q_tail if (c.q_count and can_send) else c.snd_nxt
             if data_end < c.snd_nxt:
@@ -903,7 +1027,8 @@ class Tcp:
                 c.rtt_start = self.stack.now
             if (n or fin) and not c.rexmit_on:
                 self._arm_rexmit(c)
-            if not ok or (n == 0 and not fin) or fin:
+            burst -= 1
+            if not ok or (n == 0 and not fin) or fin or not burst:
                 break
         if c.snd_wnd == 0 and c.q_count and c.q_tail > c.snd_nxt and c.snd_una == c.snd_nxt \
                 and not c.persist_on:
@@ -1080,12 +1205,29 @@ class Tcp:
         s.ipv4.send_reply(PROTO_TCP, 20)
 
     def _challenge_ack(self, c):
+        """RFC 5961: a budget for all connections that is refilled each second to
+        a random size (so an off-path attacker cannot count it down to learn
+        which guess hit, CVE-2016-5696), and the per-connection gap below."""
         stats = self.stack.stats
+        if ticks_diff(self.stack.now, c.invalid_at) < self.ack_gap_ms:
+            stats["tcp_ack_limited"] += 1
+            return
         if self.challenge_budget <= 0:
             stats["tcp_challenge_limited"] += 1
             return
         self.challenge_budget -= 1
         stats["tcp_challenge_acks"] += 1
+        self._ack_invalid(c)
+
+    def _ack_invalid(self, c):
+        """ACK a segment we did not accept: at most one per ack_gap_ms for each
+        connection (RFC 5961 section 7; Linux's tcp_invalid_ratelimit), so a
+        flood of forged or stray segments is not answered one for one."""
+        now = self.stack.now
+        if ticks_diff(now, c.invalid_at) < self.ack_gap_ms:
+            self.stack.stats["tcp_ack_limited"] += 1
+            return
+        c.invalid_at = now
         c.ack_now = True
         self.output(c)
 
@@ -1094,7 +1236,7 @@ class Tcp:
     def tick(self, now):
         if ticks_diff(now, self._budget_at) >= 1000:
             self._budget_at = now
-            self.challenge_budget = self.challenge_per_s
+            self.challenge_budget = (self.challenge_per_s >> 1) + random_u16() % (self.challenge_per_s + 1)
         self.busy = True
         try:
             for c in self.conns:
@@ -1267,6 +1409,7 @@ class Tcp:
         c.rexmit_on = c.delack_on = c.persist_on = False
         c.retries = 0
         c.arp_waits = 0
+        c.invalid_at = ticks_add(now, -self.ack_gap_ms)
         c.sack_ok = False
         c.sack_n = 0
         c.rtx_next = 0

@@ -107,6 +107,7 @@ class Conn:
         self.rexmit_at = 0
         self.retries = 0
         self.arp_waits = 0             # timeouts whose segment met an ARP miss (not retries)
+        self.invalid_at = 0            # when an unacceptable segment was last ACKed
         self.delack_on = False
         self.delack_at = 0
         self.unacked_segs = 0
@@ -208,6 +209,7 @@ class Conn:
             self._queue_fin(ST_FIN_WAIT_1)
         elif st == ST_CLOSE_WAIT:
             self._queue_fin(ST_LAST_ACK)
+            self.tcp.let_go(self)      # both sides closed: only the FIN exchange remains
 
     def _queue_fin(self, next_state):
         if not self.fin_queued:

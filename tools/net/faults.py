@@ -8,7 +8,9 @@ so frame k of a direction meets the same fate for a given seed whatever the
 other settings or the interleaving with the other direction.
 
 Per frame, in order: loss (dropped), corrupt (one bit flipped past the Ethernet
-header, so the frame still reaches the stack and a checksum has to catch it),
+header, so the frame still reaches the stack and a checksum has to catch it;
+never an ARP frame, which has no checksum and on a real link would have been
+dropped by the Ethernet FCS),
 duplicate (sent twice), reorder (held until the next frame of that direction has
 gone, or reorder_hold_ms passed, or flush()), delay (delay_ms plus a uniform
 0..jitter_ms; with jitter frames may overtake each other, as on netem).
@@ -62,7 +64,9 @@ class _Direction:
             self.count("lost")
             return
         frame = bytearray(frame)
-        if r_corrupt < lk.corrupt and len(frame) > ETH_HLEN:
+        # (not ARP: it has no checksum, and on a real link the Ethernet FCS drops
+        # a damaged frame before any stack sees it; IPv4 checksums are what we test)
+        if r_corrupt < lk.corrupt and len(frame) > ETH_HLEN and frame[12:14] != b"\x08\x06":
             i = ETH_HLEN + int(r_pos * (len(frame) - ETH_HLEN))
             frame[i] ^= 1 << int(r_bit * 8)
             self.count("corrupted")

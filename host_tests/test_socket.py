@@ -413,7 +413,7 @@ def test_lan_dhcp_then_names_through_dnsmasq(tmp_path):
         tap = create_tap_in_ns(ns, KERNEL_IP + "/24")
         dnsmasq.start(ns, dnsmasq.command(tool("dnsmasq"), tap.kernel_if, str(tmp_path),
                                           ("198.18.0.100", "198.18.0.150"),
-                                          extra=["--address=/svc.uipy.test/" + KERNEL_IP]), str(tmp_path))
+                                          extra=["--no-ping", "--address=/svc.uipy.test/" + KERNEL_IP]), str(tmp_path))
         lan = LAN(tap, hostname="socktest")
         assert lan.status() == STAT_IDLE and not lan.isconnected()
         assert lan.config("mac") == tap.mac

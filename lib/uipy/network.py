@@ -45,7 +45,10 @@ class LAN:
     def _start_dhcp(self):
         if self._dhcp is None:
             from uipy.dhcp import Dhcp
-            self._dhcp = Dhcp(self.stack, hostname=self.stack.hostname)
+            # two ARP probes in about 0.6 s before the address is used (as
+            # firmware/main.py; RFC 5227's full check takes 5 s)
+            self._dhcp = Dhcp(self.stack, hostname=self.stack.hostname, probe_num=2, probe_wait_ms=100,
+                              probe_min_ms=200, probe_max_ms=200, announce_wait_ms=300)
         self._dhcp.start()
 
     def poll(self):

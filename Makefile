@@ -65,8 +65,9 @@ test: setup
 	$(PY) -m pytest $(or $(TESTS),host_tests) -q -p no:cacheprovider
 
 # make demo [BOARD=w5500_evb_pico|pico_enc28j60] [CHIP=enc28j60] [DEMO_SECONDS=10] [DEMO_PORT=8080]
+# (exec: make is the demo's parent, whose end the demo notices and cleans up after)
 demo: setup
-	BOARD=$(BOARD) $(PY) tools/demo.py
+	exec env BOARD=$(BOARD) $(PY) tools/demo.py
 
 bench: setup
 	$(PY) tools/bench/bench.py

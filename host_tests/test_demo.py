@@ -44,7 +44,7 @@ def test_make_demo_on_the_emulated_rp2040():
     import rp2board
     why = rp2board.missing_files()
     if why:
-        unavailable(why)
+        unavailable(why, "UIPY_RP2_FIRMWARE=/path/to/RPI_PICO-<version>.uf2 make test")
     env = dict(os.environ, BOARD="w5500_evb_pico", DEMO_SECONDS="2", DEMO_PORT="0")
     env.pop("CHIP", None)
     proc = subprocess.run(["make", "-s", "demo"], cwd=ROOT, env=env, stdout=subprocess.PIPE,

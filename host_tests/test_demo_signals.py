@@ -227,3 +227,43 @@ def test_a_killed_test_runs_namespace_is_swept_with_what_runs_in_it(demo_tools):
         if name and name in netns_names():
             subprocess.run(["ip", "netns", "del", name], timeout=10)
         live.delete()
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to make", "SIGHUP to the process group"])
+def test_make_demo_stopped_through_make(demo_tools, how):
+    """`kill <make's pid>` (make does not pass SIGTERM on: the demo notices its
+    parent's end) and a closing terminal's SIGHUP to the whole group."""
+    token = uuid.uuid4().hex
+    env = dict(os.environ, BOARD="virtual", DEMO_SECONDS="0", DEMO_PORT="0", UIPY_TEST_TOKEN=token)
+    env.pop("CHIP", None)
+    make = subprocess.Popen(["make", "-s", "demo"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    ns = None
+    try:
+        lines = []
+        for line in make.stdout:                  # bounded by the demo's own start-up timeouts
+            lines.append(line)
+            if "with dnsmasq" in line:
+                ns = line.split("namespace ", 1)[1].split(":")[0]
+                break
+        assert ns and ns in netns_names(), "".join(lines)
+        assert len(processes_with(token)) >= 2    # the demo and dnsmasq
+        if how.startswith("SIGTERM"):
+            os.kill(make.pid, signal.SIGTERM)
+        else:
+            os.killpg(make.pid, signal.SIGHUP)
+        make.wait(30)
+        rest = make.stdout.read()
+        deadline = time.monotonic() + 20
+        while processes_with(token) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processes_with(token) == [], "".join(lines) + rest
+        assert ns not in netns_names() and not os.path.exists("/run/uipy/%s.lock" % ns)
+    finally:
+        if make.poll() is None:
+            make.kill()
+            make.wait(10)
+        for pid in processes_with(token):
+            os.kill(pid, signal.SIGKILL)
+        if ns and ns in netns_names():
+            subprocess.run(["ip", "netns", "del", ns], timeout=10)

@@ -311,6 +311,20 @@ def serve(board, seconds):
     return True
 
 
+def die_with_parent():
+    """SIGTERM to us when our parent goes.  `kill <pid of make>` ends make
+    without passing the signal on: the demo would be orphaned, its namespace,
+    TAP and dnsmasq running on.  (Linux: prctl PR_SET_PDEATHSIG.)"""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    parent = os.getppid()
+    if ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
+        return
+    if os.getppid() != parent:     # it went before the call
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def main():
     board = choose_board(os.environ.get("BOARD", ""), os.environ.get("CHIP"))
     if isinstance(board, str):
@@ -330,6 +344,7 @@ def main():
             raise Stopped(signum)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
+    die_with_parent()
     ns = forward = workdir = None
     ok = checked = False
     try:

@@ -106,7 +106,8 @@ def host_network_figures():
                              ("bench_chips", "chip_figures"), ("bench_http", "http_figures"),
                              ("bench_http", "chip_page_figures"),
                              ("bench_dhcp", "dhcp_figures"), ("bench_socket", "socket_figures"), ("bench_lossy", "lossy_figures"),
-                             ("bench_socket", "asyncio_figures"), ("bench_tls", "tls_figures")):
+                             ("bench_socket", "asyncio_figures"), ("bench_tls", "tls_figures"),
+                             ("bench_attacks", "attack_figures")):
         try:
             mod = __import__(module)
         except ImportError:

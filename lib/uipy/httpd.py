@@ -12,8 +12,9 @@ held at a time, whatever the file's size.
 
 Limits: max_conns connections at once (the listener's backlog).  A client
 whose handshake completes while all are held makes room by evicting, with a
-reset, the connection that has waited longest for a request head (an idle
-keep-alive client, or one trickling its headers in: slowloris); when every
+reset, the connection that has waited longest (and at least EVICT_MS) for a
+request head (an idle keep-alive client, or one trickling its headers in:
+slowloris); when every
 connection is busy answering, the new client waits (its request is
 retransmitted until a slot is free; tcp_syn_backlog_full counts it).  A
 connection this server has closed stops counting at once.  header_limit bytes
@@ -36,6 +37,7 @@ _HEAD = 0        # reading a request head
 _SEND = 1        # queueing a response
 
 STATUS_PATHS = ("/status.json", "/api/status")
+EVICT_MS = 1000  # a connection waits this long for a request head before a newcomer may evict it
 
 # one string each rather than tuples of pairs: a third of the heap
 _REASONS = ("\n200 OK\n301 Moved Permanently\n400 Bad Request\n403 Forbidden\n404 Not Found"
@@ -146,6 +148,7 @@ class _Client:
         self.stopped = False
         self.peer_fin = False
         self.deadline = 0
+        self.waiting = 0              # when it began to wait for a request head
         self.skip = 0                 # request body bytes still to discard (kept across reset)
 
     def reset(self):
@@ -259,19 +262,20 @@ class HttpServer:
 
     def _evict(self):
         """All max_conns are held and a new client has completed its handshake:
-        reset the connection that waits longest for a request head, if any."""
+        reset the connection that has waited longest, and at least EVICT_MS,
+        for a request head (a fresh one's request is likely the next frame)."""
         victim = None
+        now = self.stack.now
         for conn in self.stack.tcp.conns:
             c = conn.app
             if conn.lport == self.port and isinstance(c, _Client) and c.phase == _HEAD and \
-                    (victim is None or ticks_diff(c.deadline, victim.app.deadline) < 0):
+                    ticks_diff(now, c.waiting) >= EVICT_MS and \
+                    (victim is None or ticks_diff(c.waiting, victim.app.waiting) < 0):
                 victim = conn
-        if victim is None:
-            return False
-        self.evicted += 1
-        self._release(victim, victim.app)
-        victim.abort()
-        return True
+        if victim is not None:
+            self.evicted += 1
+            self._release(victim, victim.app)
+        return victim                 # the TCP layer resets it
 
     def _take(self, conn):
         c = self._pool.pop() if self._pool else _Client(self.line_limit)
@@ -282,6 +286,7 @@ class HttpServer:
         c.left = 0
         c.keep = c.stopped = c.peer_fin = False
         c.deadline = ticks_add(self.stack.now, self.request_timeout_ms)
+        c.waiting = self.stack.now
         conn.app = c
         self.active += 1
         return c
@@ -554,5 +559,6 @@ class HttpServer:
         if c.keep:
             c.reset()
             c.deadline = ticks_add(self.stack.now, self.keep_alive_ms)
+            c.waiting = self.stack.now
         else:
             self._close(conn, c)

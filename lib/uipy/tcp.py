@@ -91,7 +91,7 @@ class Listener:
         self.backlog = backlog        # connections the application holds at once on this port
         self.count = 0
         self.window = window          # receive window its connections start with
-        self.on_full = on_full        # () -> True when the application let one go to make room
+        self.on_full = on_full        # () -> a connection the application gives up for a newcomer, or None
 
 
 class Tcp:
@@ -161,8 +161,8 @@ class Tcp:
         """Accept connections on port; window (if given) is the receive window
         they start with instead of the Tcp setting.  A handshake that completes
         while backlog connections are held calls on_full() (if given), which may
-        close one (an idle client) to make room; else it waits for the client's
-        next try."""
+        return a connection to give up for it (reset by the stack); else the
+        client waits (its next try finds a slot)."""
         if not 0 < port < 65536:
             raise ValueError("uipy: TCP port %r out of range 1..65535" % (port,))
         if backlog < 1:
@@ -545,14 +545,18 @@ class Tcp:
         if data > 31:
             stats["tcp_cookie_unmatched"] += 1
             return True
+        victim = None
         if lst.count >= lst.backlog:
             stats["tcp_syn_backlog_full"] += 1
-            if lst.on_full is not None:
-                lst.on_full()                 # may close one; this segment comes again
-            return True
+            victim = lst.on_full() if lst.on_full is not None else None
+            if victim is None:
+                return True                   # the client's next try may find a slot
+            self.let_go(victim)               # its place goes to the newcomer
         c = self._alloc()
         if c is None:
             stats["tcp_syn_table_full"] += 1  # the client's next try finds a slot later
+            if victim is not None:
+                self.abort(victim)            # (its slot is then free for that try)
             return True
         self._init_conn(c, hi, lo, sport, dport, lst.handler)
         c.listener = lst
@@ -569,6 +573,8 @@ class Tcp:
         c.sack_ok = data > 15 and self.sack is not None
         stats["tcp_accepts"] += 1
         self._segment(c, length, doff, flags)
+        if victim is not None:
+            self.abort(victim)                # reset once the newcomer's segment is handled
         return True
 
     def _syn_sent(self, c, length, doff, flags, mss):

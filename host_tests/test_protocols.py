@@ -205,8 +205,11 @@ def test_clear_address_resets_tcp_connections():
     from scapy.all import TCP
     nic.push(to_us(TCP(sport=1234, dport=80, flags="S", seq=1)))
     stack.poll()
-    nic.take()
+    synack = [Ether(f)[TCP] for f in nic.take() if TCP in Ether(f)][0]
+    nic.push(to_us(TCP(sport=1234, dport=80, flags="A", seq=2, ack=synack.seq + 1)))   # SYN cookie returned
+    stack.poll()
     conn = next(c for c in stack.tcp.conns if c.state)
+    assert conn.state_name() == "ESTABLISHED"
     stack.clear_address()
     assert conn.state_name() == "CLOSED"
 

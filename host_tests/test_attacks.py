@@ -105,7 +105,7 @@ def test_syn_flood_page_stays_up(server):
 def test_slowloris_and_idle_clients_evicted(server):
     """All 4 slots held, by 2 slowloris connections (a header byte every
     0.3 s) and 2 keep-alive clients that never close: each new curl still gets
-    the page, by evicting the one waiting longest (at least 1 s) for a request head."""
+    the page, by evicting the one waiting longest (at least 250 ms) for a request head."""
     from attacks import SLOWLORIS, finish_json, start_json
     need_root()
     wait_idle(server)
@@ -140,10 +140,10 @@ def test_slowloris_and_idle_clients_evicted(server):
             code, size, secs = r.stdout.split()
             assert r.returncode == 0 and code == "200" and int(size) == len(PAGE_BYTES), r
             times.append(float(secs))
-        # a held connection becomes evictable after httpd.EVICT_MS (1 s) of waiting for
+        # a held connection becomes evictable after httpd.EVICT_MS (250 ms) of waiting for
         # a request head: a newcomer that finds them all younger waits for its
         # retransmission (so a client whose request is in flight is never reset)
-        assert max(times) < 3.0 and min(times) < 0.5, times
+        assert max(times) < 1.5, times
         assert server.evicted() >= ev0 + 3
         res = finish_json(loris, 20)
         assert res["connects"] >= 5, res       # evicted, they came back

@@ -223,7 +223,7 @@ LIMIT_SCRIPT = r"""
 import json, socket, sys, time
 ip, n = sys.argv[1], int(sys.argv[2])
 held = [socket.create_connection((ip, 80), timeout=2) for _ in range(n)]   # they send nothing
-time.sleep(1.2)                   # past the server's EVICT_MS
+time.sleep(0.4)                   # past the server's EVICT_MS
 late = socket.create_connection((ip, 80), timeout=5)
 t1 = time.monotonic()
 late.sendall(b"GET /sub/style.css HTTP/1.1\r\nConnection: close\r\n\r\n")

@@ -12,9 +12,9 @@ held at a time, whatever the file's size.
 
 Limits: max_conns connections at once (the listener's backlog).  A client
 whose handshake completes while all are held makes room by evicting, with a
-reset, the connection that has waited longest (and at least EVICT_MS) for a
-request head (an idle keep-alive client, or one trickling its headers in:
-slowloris); when every
+reset, a connection waiting for a request head: an idle keep-alive client
+first, then one trickling its head in (slowloris), then one that has sent
+nothing for EVICT_MS; when every
 connection is busy answering, the new client waits (its request is
 retransmitted until a slot is free; tcp_syn_backlog_full counts it).  A
 connection this server has closed stops counting at once.  header_limit bytes
@@ -37,7 +37,8 @@ _HEAD = 0        # reading a request head
 _SEND = 1        # queueing a response
 
 STATUS_PATHS = ("/status.json", "/api/status")
-EVICT_MS = 1000  # a connection waits this long for a request head before a newcomer may evict it
+EVICT_MS = 250   # a connection waits this long for a request head before a newcomer may evict it
+                 # (a new client's request normally follows its handshake within milliseconds)
 
 # one string each rather than tuples of pairs: a third of the heap
 _REASONS = ("\n200 OK\n301 Moved Permanently\n400 Bad Request\n403 Forbidden\n404 Not Found"
@@ -262,16 +263,26 @@ class HttpServer:
 
     def _evict(self):
         """All max_conns are held and a new client has completed its handshake:
-        reset the connection that has waited longest, and at least EVICT_MS,
-        for a request head (a fresh one's request is likely the next frame)."""
+        the connection to reset for it, or None.  Among those waiting for a
+        request head: an idle keep-alive client first, then one with part of a
+        head (slowloris), then one that has sent nothing for EVICT_MS (a fresh
+        client's request is usually the very next frame); the longest waiting
+        of the first kind there is."""
         victim = None
+        rank = 3
+        since = 0
         now = self.stack.now
         for conn in self.stack.tcp.conns:
             c = conn.app
-            if conn.lport == self.port and isinstance(c, _Client) and c.phase == _HEAD and \
-                    ticks_diff(now, c.waiting) >= EVICT_MS and \
-                    (victim is None or ticks_diff(c.waiting, victim.app.waiting) < 0):
+            if conn.lport != self.port or not isinstance(c, _Client) or c.phase != _HEAD:
+                continue
+            r = 0 if c.served and not c.hbytes else 1 if c.hbytes else 2
+            if r == 2 and ticks_diff(now, c.waiting) < EVICT_MS:
+                continue
+            if r < rank or (r == rank and ticks_diff(c.waiting, since) < 0):
                 victim = conn
+                rank = r
+                since = c.waiting
         if victim is not None:
             self.evicted += 1
             self._release(victim, victim.app)

@@ -194,11 +194,14 @@ def packets(golden, rounds=200):
 
 def socket_heap():
     """Heap held by uipy.socket and one connected socket (the pair's stacks
-    already built): socket_heap_bytes."""
+    already built): socket_heap_bytes.  The import may also grow the qstr
+    pool by a chunk whose size depends on what came before; qstr_info lines
+    before and after let the host take that growth out (socket_heap_own)."""
     clock, a, b, la, lb = pair()
     server = Sink()
     b.listen(80, server.handler, backlog=4)
     gc.collect()
+    micropython.qstr_info()
     before = gc.mem_alloc()
     import uipy.socket as usock
     usock.use(a)
@@ -212,5 +215,7 @@ def socket_heap():
     if not s._up:
         raise RuntimeError("probe: socket did not connect")
     gc.collect()
-    print("socket_heap_bytes", gc.mem_alloc() - before)
+    held = gc.mem_alloc() - before
+    micropython.qstr_info()
+    print("socket_heap_bytes", held)
     s.close()

@@ -124,6 +124,20 @@ class QueueLink:
         return True
 
 
+def socket_own(out):
+    """socket_heap_bytes without the qstr pool's own growth (a chunk sized by
+    what was imported before), plus the strings the module interned and 8
+    bytes of pool entry for each: the figure that does not move with the
+    pool's chunk boundaries."""
+    import re
+    pools = [dict((k, int(v)) for k, v in re.findall(r"(n_\w+)=(\d+)", line))
+             for line in out.splitlines() if line.startswith("qstr pool:")]
+    held = rp2_files.figures(out)["socket_heap_bytes"]
+    a, b = pools[0], pools[-1]
+    return held - (b["n_total_bytes"] - a["n_total_bytes"]) + (b["n_str_data_bytes"] - a["n_str_data_bytes"]) \
+        + 8 * (b["n_qstr"] - a["n_qstr"])
+
+
 def fresh(board, code, timeout=600):
     board.soft_reset()
     return board.exec(code, timeout)
@@ -146,6 +160,7 @@ def device_figures():
         print("largest import garbage from", out.split("worst_import")[1].split()[0], file=sys.stderr)
         out = fresh(b, "import rp2_probe\nrp2_probe.socket_heap()\n")
         figures["rp2_heap_bytes_socket"] = rp2_files.figures(out)["socket_heap_bytes"]
+        figures["rp2_heap_bytes_socket_own"] = socket_own(out)
         probes = ("packets(%r)" % rp2_files.GOLDEN, "tcp_rx()", "tcp_tx()", "tcp_syn()")
         for probe in probes:
             out = fresh(b, "import rp2_probe\nrp2_probe.%s\n" % probe)

@@ -5,6 +5,9 @@ MicroPython's socket (umqtt, requests, microdot, asyncio streams), unmodified.
     uipy.socket.use(stack)      # the Stack sockets go through (network.LAN does it)
     uipy.socket.install()       # from now on `import socket` gives this module
 
+Listening sockets, names, the asyncio pump and options are in uipy.socket_more,
+loaded by the first call that needs them.
+
 Blocking calls run stack.poll() inside until they are done or time out: no
 threads.  A TCP socket keeps received data in a ring of rcvbuf bytes and
 advertises its free space as the TCP window, so data that the application is
@@ -16,7 +19,7 @@ only when one is made: on a stock board code is heap.
 """
 import sys
 from errno import EAGAIN, EALREADY, ECONNREFUSED, ECONNRESET, EHOSTUNREACH, EINPROGRESS, \
-    EINVAL, ENOTCONN, ETIMEDOUT, EADDRINUSE, EBADF
+    EINVAL, ENOTCONN, ETIMEDOUT, EBADF
 from uipy.compat import const, ticks_ms, ticks_diff, copy_into, os_error
 from uipy.ipv4 import ip_bytes, ip_str
 from uipy.tcp_conn import CONNECTED, NEWDATA, CLOSED, ABORTED, TIMEDOUT, ST_CLOSED, ST_SYN_SENT, SENDING
@@ -97,21 +100,15 @@ def _pump():
         _idle()
 
 
-async def pump(idle_ms=2):
-    """asyncio: keep the stack polled (started by itself for non-blocking sockets)."""
-    import asyncio
-    while True:
-        n = stack().poll()
-        await asyncio.sleep_ms(0 if n else idle_ms)  # type: ignore  (MicroPython's asyncio)
+def _more():
+    import uipy.socket_more as m      # the parts a blocking client does not use
+    return m
 
 
-def _start_pump():
-    global _pump_task
-    if _pump_task is None and hasattr(sys.modules.get("asyncio"), "sleep_ms"):
-        try:
-            _pump_task = sys.modules["asyncio"].create_task(pump())
-        except RuntimeError:
-            pass
+def pump(idle_ms=2):
+    """asyncio: a coroutine keeping the stack polled (started by itself for
+    non-blocking sockets inside a running loop)."""
+    return _more().pump(idle_ms)
 
 
 def _addr(address):
@@ -130,21 +127,8 @@ def _addr(address):
         return _resolve(host), port
 
 
-def _resolve(name, timeout_ms=10000):
-    """Look a name up through the stack's resolver (blocking)."""
-    global _resolver
-    s = stack()
-    if _resolver is None:
-        from uipy.dns import Resolver
-        _resolver = Resolver(s)
-    box = []
-    _resolver.resolve(name, lambda n, a: box.append(a))
-    start = ticks_ms()
-    while not box and ticks_diff(ticks_ms(), start) < timeout_ms:
-        _pump()
-    if not box or box[0] is None:
-        raise OSError(-2, "uipy: cannot resolve %r" % (name,))
-    return box[0]
+def _resolve(name):
+    return _more().resolve(name)
 
 
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
@@ -173,13 +157,9 @@ def _tcp_event(c, ev):
     if s is None:
         if not ev & CONNECTED:
             return
-        lsn = _listening.get(c.lport)
-        if lsn is None or len(lsn._acc) >= lsn._backlog:
-            c.abort()                 # nobody to take it: reset, as a full backlog
+        s = _more().accepted(c)       # a listening socket's new connection
+        if s is None:
             return
-        s = Stream()
-        s._attach(c, lsn._rcvbuf, lsn._sndbuf)
-        lsn._acc.append(s)
     if ev & CONNECTED:
         s._up = True
     if ev & NEWDATA:
@@ -223,18 +203,14 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
             if t < 0:
                 raise ValueError("uipy: timeout must be >= 0 or None")
             self._timeout = int(t * 1000)
-            if not t:
-                _start_pump()
+            if not t and "asyncio" in sys.modules:
+                _more().start_pump()      # asyncio: keep frames moving while tasks wait
 
     def setblocking(self, flag):
         self.settimeout(None if flag else 0)
 
     def setsockopt(self, level, opt, value):
-        if level == SOL_SOCKET and opt == SO_RCVBUF:
-            self._rcvbuf = max(536, min(int(value), 65535))
-        elif level == SOL_SOCKET and opt == SO_SNDBUF:
-            self._sndbuf = max(536, int(value))
-        # SO_REUSEADDR, TCP_NODELAY (no Nagle anyway), SO_BROADCAST: accepted
+        _more().setsockopt(self, level, opt, value)
 
     def makefile(self, mode="rb", buffering=0):
         return self
@@ -246,27 +222,10 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
         self._port = _addr(address)[1]
 
     def listen(self, backlog=2):
-        self._check()
-        if not self._port:
-            raise OSError(EINVAL, "uipy: bind() a port before listen()")
-        st = stack()
-        if self._port in _listening:
-            raise OSError(EADDRINUSE, "uipy: TCP port %d already has a listening socket" % self._port)
-        try:
-            st.listen(self._port, _tcp_event, len(st.tcp.conns), self._rcvbuf)
-        except ValueError as e:
-            raise OSError(EADDRINUSE, str(e))
-        self._backlog = max(1, backlog)
-        _listening[self._port] = self
+        _more().listen(self, backlog)
 
     def accept(self):
-        self._check()
-        if not self._backlog:
-            raise OSError(EINVAL, "uipy: accept() on a socket that is not listening")
-        if not self._wait(_RD):
-            self._would_block()
-        s = self._acc.pop(0)
-        return s, s.getpeername()
+        return _more().accept(self)
 
     def connect(self, address):
         self._check()

@@ -88,11 +88,4 @@ def main():
     print("OK")
 
 
-try:
-    main()
-except BaseException as e:
-    sys.print_exception(e)
-    print("FAILED", repr(e))
-    sock_net.close()
-    sys.exit(1)
-sock_net.close()
+sock_net.run(main)

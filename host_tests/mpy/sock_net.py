@@ -5,6 +5,9 @@
 # a script's fault from uipy's).
 #
 #   sock_net.setup("uipy")          # before `import socket` / asyncio streams
+#   sock_net.run(main)              # main(), the verdict line, the NIC closed
+import sys
+
 stack = None
 
 
@@ -24,3 +27,16 @@ def setup(kind):
 def close():
     if stack is not None:
         stack.nic.close()
+
+
+def run(main):
+    """main(); on an exception its traceback, "FAILED <it>" and exit code 1.
+    The NIC is closed either way."""
+    try:
+        main()
+    except BaseException as e:
+        sys.print_exception(e)     # type: ignore  (MicroPython)
+        print("FAILED", repr(e))
+        close()
+        sys.exit(1)
+    close()

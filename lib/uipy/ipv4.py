@@ -104,16 +104,16 @@ class Ipv4:
     def _fragment(self, plen):
         """A fragment: the reassembled datagram's payload length once complete, else -1."""
         r = self.reasm
-        if r is None:
+        if r is None and self.reasm_size:
             try:
-                if not self.reasm_size:
-                    raise MemoryError
                 from uipy.reasm import Reassembly
                 r = self.reasm = Reassembly(self.stack, min(self.reasm_size, self.stack.mtu - 20),
                                             self.reasm_ms)
-            except MemoryError:               # turned off, or no room for it now
-                self.stack.stats["ip_drop_fragment"] += 1
-                return -1
+            except MemoryError:               # no room for it now: the next fragment tries again
+                pass
+        if r is None:                         # turned off, or no room
+            self.stack.stats["ip_drop_fragment"] += 1
+            return -1
         return r.add(plen)
 
     def _source_ok(self, hi, lo):

@@ -285,17 +285,22 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
         want = nbytes or len(buf)
         if self._timeout == 0:
             return self._read_some(buf, 0, want)
-        got = 0
-        while got < want:
-            n = self._read_some(buf, got, want - got)
-            if n is None:             # timed out
-                if got:
-                    return got
+        return self._whole(self._read_some, buf, want)
+
+    def _whole(self, step, buf, total):
+        """A blocking call's loop: step(buf, off, n) until total bytes moved, or
+        0 (EOF); on a timeout what was moved, or ETIMEDOUT when nothing was."""
+        done = 0
+        while done < total:
+            n = step(buf, done, total - done)
+            if n is None:
+                if done:
+                    return done
                 self._would_block()
             if not n:
                 break
-            got += n
-        return got
+            done += n
+        return done
 
     def _read_some(self, buf, off, want):
         self._check()
@@ -384,15 +389,7 @@ class Stream(IOBase):  # pyright: ignore[reportGeneralTypeIssues]  (object witho
         total = len(buf) if n is None else min(n, len(buf))
         if self._timeout == 0:
             return self._put(buf, 0, total)
-        off = 0
-        while off < total:
-            k = self._put(buf, off, total - off)
-            if k is None:             # timed out
-                if off:
-                    return off
-                self._would_block()
-            off += k
-        return off
+        return self._whole(self._put, buf, total)
 
     def _put(self, buf, off, n):
         self._check()

@@ -140,9 +140,8 @@ class Tcp:
         self._budget_at = stack.now
         self.out_view = stack.mv[TCP_DATA:TCP_DATA + self.our_mss]
         self.conns = [Conn(self, queue_slots) for _ in range(conns)]
-        self._isn_in = bytearray(12)      # addresses and ports, hashed for an ISN
+        self._hash_in = bytearray(20)     # addresses and ports (an ISN), + peer's ISN, time (a cookie)
         self._isn_out = bytearray(4)
-        self._cookie_in = bytearray(20)   # ... and with the peer's ISN and time, for a cookie
         self._ch = self._cl = 0
         self._last = None                 # the connection that got the last segment
         # Reorder store, shared by all connections: by default a window's worth
@@ -449,9 +448,10 @@ class Tcp:
     # The ACK that comes back carries ISN + 1: the connection is made then, when
     # the hash checks out and a slot is free; a flood of SYNs costs nothing.
 
-    def _cookie_hash(self, hi, lo, sport, dport, ihi, ilo, slot):
-        """Into self._ch (12 bits) and self._cl (16 bits); no tuple (no allocation)."""
-        d = self._cookie_in
+    def _hash_tuple(self, hi, lo, lport, rport):
+        """Our address, the peer's (hi.lo) and the ports: the first 12 bytes of
+        the hash input, for an ISN and for a cookie alike."""
+        d = self._hash_in
         ip = self.stack.ip
         d[0] = ip[0]
         d[1] = ip[1]
@@ -461,10 +461,30 @@ class Tcp:
         d[5] = hi & 0xFF
         d[6] = lo >> 8
         d[7] = lo & 0xFF
-        d[8] = dport >> 8
-        d[9] = dport & 0xFF
-        d[10] = sport >> 8
-        d[11] = sport & 0xFF
+        d[8] = lport >> 8
+        d[9] = lport & 0xFF
+        d[10] = rport >> 8
+        d[11] = rport & 0xFF
+        return d
+
+    def _syn_options(self, sack):
+        """The options of a SYN or SYN-ACK at TCP_DATA: our MSS, and SACK-permitted
+        when sack; returns the header length."""
+        buf = self.stack.buf
+        buf[TCP_DATA] = 2                     # MSS
+        buf[TCP_DATA + 1] = 4
+        put16(buf, TCP_DATA + 2, self.our_mss)
+        if not sack:
+            return 24
+        buf[TCP_DATA + 4] = 1                 # NOP, NOP, SACK permitted
+        buf[TCP_DATA + 5] = 1
+        buf[TCP_DATA + 6] = 4
+        buf[TCP_DATA + 7] = 2
+        return 28
+
+    def _cookie_hash(self, hi, lo, sport, dport, ihi, ilo, slot):
+        """Into self._ch (12 bits) and self._cl (16 bits); no tuple (no allocation)."""
+        d = self._hash_tuple(hi, lo, dport, sport)
         d[12] = ihi >> 8
         d[13] = ihi & 0xFF
         d[14] = ilo >> 8
@@ -497,20 +517,12 @@ class Tcp:
         put16(buf, TRANSPORT + 4, chi)
         put16(buf, TRANSPORT + 6, clo & 0xFFFF)
         put_seq(buf, TRANSPORT + 8, ihi, ilo, 1)
-        hlen = 28 if sack else 24
+        hlen = self._syn_options(sack)
         buf[TRANSPORT + 12] = hlen << 2
         buf[TRANSPORT + 13] = SYN | ACK
         put16(buf, TRANSPORT + 14, lst.window)
         put16(buf, TRANSPORT + 16, 0)
         put16(buf, TRANSPORT + 18, 0)
-        buf[TCP_DATA] = 2                     # MSS
-        buf[TCP_DATA + 1] = 4
-        put16(buf, TCP_DATA + 2, self.our_mss)
-        if sack:
-            buf[TCP_DATA + 4] = 1             # NOP, NOP, SACK permitted
-            buf[TCP_DATA + 5] = 1
-            buf[TCP_DATA + 6] = 4
-            buf[TCP_DATA + 7] = 2
         put16(buf, TRANSPORT + 16, ~sum16(buf, TRANSPORT, hlen, pseudo_sum(buf, hlen, PROTO_TCP)) & 0xFFFF)
         s.stats["tcp_syn_cookies"] += 1
         s.stats["tcp_tx"] += 1
@@ -1084,16 +1096,7 @@ class Tcp:
             payload = self._copy_queued(c, off, n)
         hlen = 20
         if flags & SYN:
-            hlen = 24
-            buf[TCP_DATA] = 2                 # MSS option
-            buf[TCP_DATA + 1] = 4
-            put16(buf, TCP_DATA + 2, self.our_mss)
-            if c.sack_ok if flags & ACK else self.sack is not None:
-                buf[TCP_DATA + 4] = 1         # NOP, NOP, SACK permitted
-                buf[TCP_DATA + 5] = 1
-                buf[TCP_DATA + 6] = 4
-                buf[TCP_DATA + 7] = 2
-                hlen = 28
+            hlen = self._syn_options(c.sack_ok if flags & ACK else self.sack is not None)
         elif n == 0 and c.sack_ok and self.reorder is not None and self.reorder.held and self.sack is not None:
             hlen = 20 + self.sack.blocks(self, c, self.reorder)
         copy_into(buf, IP_DST, c.rip, 0, 4)
@@ -1444,18 +1447,8 @@ class Tcp:
         """RFC 6528: a 4-microsecond clock plus a keyed hash of the connection's
         addresses and ports, in 16-bit halves: no byte strings, no large ints."""
         s = self.stack
-        d = self._isn_in
-        ip = s.ip
-        rip = c.rip
-        for i in range(4):
-            d[i] = ip[i]
-            d[4 + i] = rip[i]
-        d[8] = c.lport >> 8
-        d[9] = c.lport & 0xFF
-        d[10] = c.rport >> 8
-        d[11] = c.rport & 0xFF
         h = self._isn_out
-        isn_hash(ISN_KEY, d, 12, h)
+        isn_hash(ISN_KEY, self._hash_tuple(c.rip_hi, c.rip_lo, c.lport, c.rport), 12, h)
         now = s.now
         lo = (now & 0xFFFF) * 250 + ((h[2] << 8) | h[3])
         hi = (now >> 16) * 250 + ((h[0] << 8) | h[1]) + (lo >> 16)

@@ -81,6 +81,7 @@ STAT_NAMES = (
     "tcp_window_probes", "tcp_keepalives", "tcp_connects", "tcp_accepts",
     "tcp_reorder_stored", "tcp_reorder_delivered", "tcp_icmp_refused", "tcp_icmp_ignored",
     "tcp_sack_retransmits", "tcp_syn_cookies", "tcp_cookie_unmatched", "tcp_ack_limited",
+    "tcp_clients_waiting",
 )
 
 
@@ -90,6 +91,7 @@ class Listener:
         self.handler = handler
         self.backlog = backlog        # connections the application holds at once on this port
         self.count = 0
+        self.invited = 0              # SYN-ACKs with an open window not yet answered (this second)
         self.window = window          # receive window its connections start with
         self.on_full = on_full        # () -> a connection the application gives up for a newcomer, or None
 
@@ -101,7 +103,7 @@ class Tcp:
                  msl_ms=30000, fin_wait_2_ms=30000, delack_ms=100, poll_ms=500,
                  keepalive_ms=0, keepalive_interval_ms=10000, keepalive_count=5,
                  challenge_per_s=10, reorder_slots=None, limited_transmit=True, sws_avoid=True,
-                 sack=True, early_retransmit=True, ack_gap_ms=500):
+                 sack=True, early_retransmit=True, ack_gap_ms=500, wait_slots=32):
         for name, value in (("tcp_conns", conns), ("tcp_listeners", listeners),
                             ("tcp_queue_slots", queue_slots), ("tcp_window", window)):
             if not isinstance(value, int) or value < 1:
@@ -150,6 +152,9 @@ class Tcp:
             reorder_slots = max(0, self.window // self.our_mss - 1)
         self.reorder = ReorderStore(stack, reorder_slots, self.our_mss) if reorder_slots else None
         self.listeners = [None] * listeners  # type: list
+        self.wait_slots = wait_slots      # clients noted while their listener is full (tcp_wait)
+        self.waiting = None               # ...the WaitRoom, made when first needed
+        self._admit_due = False
         self.busy = False                 # inside input or tick: output is deferred
         self.pending = False              # some connection wants output
         self.wakeups = False
@@ -223,6 +228,10 @@ class Tcp:
     def flush(self):
         """Deferred output and wake-ups, after input handling."""
         self.pending = False
+        w = self.waiting
+        if self._admit_due and w is not None:
+            self._admit_due = False
+            w.admit(self)
         wake = self.wakeups
         self.wakeups = False
         for c in self.conns:
@@ -247,9 +256,16 @@ class Tcp:
         if c.listener is not None:
             c.listener.count -= 1
             c.listener = None
+            self._slot_freed()
+
+    def _slot_freed(self):
+        if self.waiting is not None and self.waiting.count:
+            self._admit_due = self.pending = True   # a waiting client gets it (in flush)
 
     def release(self, c):
         """Free the connection's slot."""
+        if c.listener is None:
+            self._slot_freed()            # a table slot (the listener's was freed before)
         self.let_go(c)
         c.state = ST_CLOSED
         for i in range(len(c.q_obj)):
@@ -443,8 +459,9 @@ class Tcp:
     # --- SYN cookies: no state per half-open connection ---
     # Our ISN for a SYN to a listener: 4 bits of time (65.5 s steps), then 28
     # bits of a keyed hash of the addresses, ports, the peer's ISN and the time,
-    # plus 5 bits of data (the MSS as an index into _COOKIE_MSS, SACK-permitted):
-    # a forged ACK is taken once in 2**23 tries (Linux's cookies: 2**22).
+    # plus 6 bits of data (the MSS as an index into _COOKIE_MSS, SACK-permitted,
+    # window 0 given): a forged ACK is taken once in 2**22 tries, as Linux's (an
+    # empty one, which may be a window probe, is checked twice: 2**21).
     # The ACK that comes back carries ISN + 1: the connection is made then, when
     # the hash checks out and a slot is free; a flood of SYNs costs nothing.
 
@@ -495,6 +512,12 @@ class Tcp:
         self._ch = ((h[0] & 15) << 8) | h[1]
         self._cl = (h[2] << 8) | h[3]
 
+    def _cookie_data(self, hi, lo, sport, dport, shi, slo, ahi, alo, slot):
+        """The data bits of our ISN ahi.alo if it is the cookie of that SYN
+        (0..63), else a number above 63."""
+        self._cookie_hash(hi, lo, sport, dport, shi, slo, slot)
+        return ((((ahi & 0xFFF) << 16) | alo) - ((self._ch << 16) | self._cl)) & 0xFFFFFFF
+
     def _cookie_syn_ack(self, doff, mss, hi, lo, sport, dport, lst):
         """Answer the SYN in the buffer with a SYN-ACK whose ISN is the cookie,
         in place (to the frame's own sender: no ARP needed)."""
@@ -507,9 +530,18 @@ class Tcp:
         idx = 15
         while idx and _COOKIE_MSS[idx] > m:
             idx -= 1
+        if sack:
+            idx += 16
+        win = lst.window
+        if self.wait_slots:               # no more open windows than free slots: the
+            if lst.count + lst.invited >= lst.backlog or self.waiting is not None and self.waiting.count:
+                win = 0                   # rest wait in tcp_wait, not in retransmissions
+                idx += 32
+            else:
+                lst.invited += 1
         slot = (s.now >> 16) & 15
         self._cookie_hash(hi, lo, sport, dport, ihi, ilo, slot)
-        clo = self._cl + idx + (16 if sack else 0)
+        clo = self._cl + idx
         chi = (slot << 12) | ((self._ch + (clo >> 16)) & 0xFFF)
         s.ipv4.prepare_reply()
         put16(buf, TRANSPORT, dport)
@@ -520,7 +552,7 @@ class Tcp:
         hlen = self._syn_options(sack)
         buf[TRANSPORT + 12] = hlen << 2
         buf[TRANSPORT + 13] = SYN | ACK
-        put16(buf, TRANSPORT + 14, lst.window)
+        put16(buf, TRANSPORT + 14, win)
         put16(buf, TRANSPORT + 16, 0)
         put16(buf, TRANSPORT + 18, 0)
         put16(buf, TRANSPORT + 16, ~sum16(buf, TRANSPORT, hlen, pseudo_sum(buf, hlen, PROTO_TCP)) & 0xFFFF)
@@ -535,7 +567,8 @@ class Tcp:
         not check is dropped without a RST: it may be a later segment of the
         client's first flight that overtook the first (the hash covers the
         client's ISN, which only the first one gives); its retransmission comes
-        after the first has made the connection."""
+        after the first has made the connection.  A client that was given a
+        zero window and finds no slot waits in tcp_wait."""
         s = self.stack
         buf = s.buf
         stats = s.stats
@@ -544,32 +577,63 @@ class Tcp:
         if alo < 0:
             alo += 0x10000
             ahi = (ahi - 1) & 0xFFFF
+        slot = ahi >> 12
+        if ((s.now >> 16) - slot) & 15 > 2:   # older than 2-3 minutes: stale
+            return False
         slo = get16(buf, TRANSPORT + 6) - 1   # the peer's ISN = seq - 1
         shi = get16(buf, TRANSPORT + 4)
         if slo < 0:
             slo += 0x10000
             shi = (shi - 1) & 0xFFFF
-        slot = ahi >> 12
-        if ((s.now >> 16) - slot) & 15 > 2:   # older than 2-3 minutes: stale
-            return False
-        self._cookie_hash(hi, lo, sport, dport, shi, slo, slot)
-        data = ((((ahi & 0xFFF) << 16) | alo) - ((self._ch << 16) | self._cl)) & 0xFFFFFFF
-        if data > 31:
+        data = self._cookie_data(hi, lo, sport, dport, shi, slo, ahi, alo, slot)
+        if data > 63 and length == doff:      # a window probe: seq = the peer's ISN
+            slo += 1
+            if slo > 0xFFFF:
+                slo = 0
+                shi = (shi + 1) & 0xFFFF
+            data = self._cookie_data(hi, lo, sport, dport, shi, slo, ahi, alo, slot)
+        if data > 63:
             stats["tcp_cookie_unmatched"] += 1
             return True
+        waits = data > 31 and length == doff and not flags & FIN   # was told: window 0
+        if not waits and lst.invited:
+            lst.invited -= 1
         victim = None
         if lst.count >= lst.backlog:
             stats["tcp_syn_backlog_full"] += 1
             victim = lst.on_full() if lst.on_full is not None else None
             if victim is None:
+                if waits:
+                    self._wait(hi, lo, sport, dport, shi, slo, ahi, alo, data)
                 return True                   # the client's next try may find a slot
             self.let_go(victim)               # its place goes to the newcomer
-        c = self._alloc()
+        c = self._cookie_conn(lst, hi, lo, sport, dport, shi, slo, ahi, alo, data)
         if c is None:
-            stats["tcp_syn_table_full"] += 1  # the client's next try finds a slot later
+            if waits:
+                self._wait(hi, lo, sport, dport, shi, slo, ahi, alo, data)
             if victim is not None:
                 self.abort(victim)            # (its slot is then free for that try)
             return True
+        w = self.waiting
+        if w is not None and w.count:         # it may have waited, and come back on its own
+            i = w.find(hi, lo, sport, dport)
+            if i >= 0:
+                w.remove(i)
+        if waits:
+            self._admit(c, get16(buf, TRANSPORT + 14))
+        else:
+            self._segment(c, length, doff, flags)
+        if victim is not None:
+            self.abort(victim)                # reset once the newcomer's segment is handled
+        return True
+
+    def _cookie_conn(self, lst, hi, lo, sport, dport, shi, slo, ahi, alo, data):
+        """The connection a returned cookie stands for, in SYN-RECEIVED; None
+        when the table is full (the client's next try finds a slot later)."""
+        c = self._alloc()
+        if c is None:
+            self.stack.stats["tcp_syn_table_full"] += 1
+            return None
         self._init_conn(c, hi, lo, sport, dport, lst.handler)
         c.listener = lst
         c.window = lst.window
@@ -582,12 +646,32 @@ class Tcp:
         c.snd_base_lo = alo
         c.snd_nxt = c.snd_max = 1
         c.mss = max(MSS_FLOOR, min(_COOKIE_MSS[data & 15], self.our_mss))
-        c.sack_ok = data > 15 and self.sack is not None
-        stats["tcp_accepts"] += 1
-        self._segment(c, length, doff, flags)
-        if victim is not None:
-            self.abort(victim)                # reset once the newcomer's segment is handled
-        return True
+        c.sack_ok = data & 16 and self.sack is not None
+        self.stack.stats["tcp_accepts"] += 1
+        return c
+
+    def _admit(self, c, wnd):
+        """A client that was told "window 0" gets its connection: established,
+        and an ACK that opens the window, which its request follows at once."""
+        c.snd_wnd = c.max_snd_wnd = wnd
+        c.snd_wl1 = 0
+        c.snd_wl2 = 1
+        self._established(c, 1)
+        self._notify(c, CONNECTED)
+        c.ack_now = True
+        self.want_output(c)
+
+    def _wait(self, hi, lo, sport, dport, shi, slo, ahi, alo, data):
+        w = self.waiting
+        if w is None:
+            try:
+                from uipy.tcp_wait import WaitRoom
+                w = self.waiting = WaitRoom(self.wait_slots)
+            except MemoryError:
+                return                        # its next probe tries again
+        if w.add(self.stack.now, hi, lo, sport, dport, shi, slo, ahi, alo, data,
+                 get16(self.stack.buf, TRANSPORT + 14)):
+            self.stack.stats["tcp_clients_waiting"] += 1
 
     def _syn_sent(self, c, length, doff, flags, mss):
         buf = self.stack.buf
@@ -1245,6 +1329,10 @@ class Tcp:
     def tick(self, now):
         if ticks_diff(now, self._budget_at) >= 1000:
             self._budget_at = now
+            for lst in self.listeners:
+                if lst is not None:
+                    lst.invited = 0       # open SYN-ACKs of the last second: answered or lost
+            self._slot_freed()            # (a waiting client a freed slot missed, if any)
             self.challenge_budget = (self.challenge_per_s >> 1) + random_u16() % (self.challenge_per_s + 1)
         self.busy = True
         try:

@@ -154,6 +154,7 @@ class Tcp:
         self.listeners = [None] * listeners  # type: list
         self.wait_slots = wait_slots      # clients noted while their listener is full (tcp_wait)
         self.waiting = None               # ...the WaitRoom, made when first needed
+        self.more = None                  # uipy.tcp_more once needed
         self._admit_due = False
         self.busy = False                 # inside input or tick: output is deferred
         self.pending = False              # some connection wants output
@@ -192,23 +193,20 @@ class Tcp:
         """Open a connection to ip (4 bytes) and port; events go to handler.
         The local port is a random ephemeral one unless given; window (if
         given) is the receive window to start with instead of the Tcp setting."""
-        if not 0 < port < 65536 or not 0 <= local_port < 65536:
-            raise ValueError("uipy: TCP port %r out of range 1..65535" % (port,))
-        hi = (ip[0] << 8) | ip[1]
-        lo = (ip[2] << 8) | ip[3]
-        if local_port and self._find(hi, lo, port, local_port) is not None:
-            raise OSError(98, "uipy: local port %d already connected there" % local_port)
-        c = self._alloc()
-        if c is None:
-            raise OSError(12, "uipy: TCP connection table full (tcp_conns=%d)" % len(self.conns))
-        self._init_conn(c, hi, lo, port, local_port or self._ephemeral_port(hi, lo, port), handler)
-        c.state = ST_SYN_SENT
-        if window:
-            c.window = min(window, 65535)
-        self._new_iss(c)
-        self.stack.stats["tcp_connects"] += 1
-        self._send_syn(c)
-        return c
+        return self._more().connect(self, ip, port, handler, local_port, window)
+
+    def icmp_unreachable(self, code, q, n):
+        """ICMP destination unreachable quoting n bytes of one of our segments
+        (its IP header at q in the buffer): see tcp_more."""
+        self._more().icmp_unreachable(self, code, q, n)
+
+    def _more(self):
+        """uipy.tcp_more: what a server rarely or never runs, loaded then."""
+        m = self.more
+        if m is None:
+            from uipy import tcp_more as m
+            self.more = m
+        return m
 
     def want_output(self, c):
         if self.busy:
@@ -325,7 +323,7 @@ class Tcp:
             elif c.state == ST_ESTABLISHED and flags & ~PSH == ACK and self._predicted(c, length, doff):
                 pass                      # the common case, done by header prediction
             elif c.state == ST_SYN_SENT:
-                self._syn_sent(c, length, doff, flags, mss)
+                self._more().syn_sent(self, c, length, doff, flags, mss)
             else:
                 self._segment(c, length, doff, flags)
         finally:
@@ -384,7 +382,7 @@ class Tcp:
             if c.ack_now or c.q_count or c.out_len or c.fin_queued:
                 self.output(c)                # else there is nothing to send
             if c.rcv_nxt > _REBASE:
-                self._rebase_receive(c)
+                self._more().rebase_receive(self, c)
         return True
 
     def _ack_in_order(self, c, now):
@@ -673,39 +671,6 @@ class Tcp:
                  get16(self.stack.buf, TRANSPORT + 14)):
             self.stack.stats["tcp_clients_waiting"] += 1
 
-    def _syn_sent(self, c, length, doff, flags, mss):
-        buf = self.stack.buf
-        stats = self.stack.stats
-        ack = seq_diff(get16(buf, TRANSPORT + 8), get16(buf, TRANSPORT + 10), c.snd_base_hi, c.snd_base_lo)
-        if flags & ACK and ack != c.snd_max:
-            if not flags & RST:
-                self._reset_reply(length, doff, flags)
-            return
-        if flags & RST:
-            if flags & ACK:               # connection refused
-                stats["tcp_rst_rx"] += 1
-                self._drop(c, ABORTED, False)
-            return
-        if not flags & SYN:
-            return
-        c.rcv_base_hi = get16(buf, TRANSPORT + 4)
-        c.rcv_base_lo = get16(buf, TRANSPORT + 6)
-        c.rcv_nxt = 1
-        c.mss = max(MSS_FLOOR, min(mss or 536, self.our_mss))
-        c.sack_ok = self.sack is not None and doff > 20 and self._sack_perm
-        c.snd_wnd = c.max_snd_wnd = get16(buf, TRANSPORT + 14)
-        c.snd_wl1 = 0
-        if flags & ACK:
-            c.snd_wl2 = ack
-            self._established(c, ack)
-            c.ack_now = True
-            self._notify(c, CONNECTED)
-            self.output(c)
-        else:                             # simultaneous open
-            c.state = ST_SYN_RCVD
-            c.snd_nxt = 0
-            self._send_syn(c)
-
     def _established(self, c, ack):
         c.state = ST_ESTABLISHED
         if c.rtt_seq >= 0:
@@ -883,31 +848,7 @@ class Tcp:
         if c.state != ST_CLOSED:
             self.output(c)
             if c.rcv_nxt > _REBASE:
-                self._rebase_receive(c)
-
-    def icmp_unreachable(self, code, q, n):
-        """ICMP destination unreachable quoting n bytes of one of our segments
-        (its IP header at q in the buffer).  Protocol and port unreachable
-        refuse a connection that is still opening (RFC 1122 4.2.3.9; a socket
-        sees ECONNREFUSED); other codes, and any for an open connection, are
-        soft errors, kept for the report if it times out (RFC 5461)."""
-        s = self.stack
-        buf = s.buf
-        t = q + (buf[q] & 0x0F) * 4
-        if t + 8 > q + n:
-            return
-        c = self._find(get16(buf, q + 16), get16(buf, q + 18), get16(buf, t + 2), get16(buf, t))
-        if c is None:
-            return
-        seq = seq_diff(get16(buf, t + 4), get16(buf, t + 6), c.snd_base_hi, c.snd_base_lo)
-        if not c.snd_una <= seq < max(c.snd_max, 1):
-            s.stats["tcp_icmp_ignored"] += 1   # quotes nothing we have in flight (RFC 5927)
-            return
-        if (code == 2 or code == 3) and (c.state == ST_SYN_SENT or c.state == ST_SYN_RCVD):
-            s.stats["tcp_icmp_refused"] += 1
-            self._drop(c, ABORTED, False)
-        else:
-            c.soft_error = code + 1
+                self._more().rebase_receive(self, c)
 
     def _peer_fin(self, c, now):
         """The peer's FIN, in order: the state moves on; CLOSED the first time."""
@@ -975,7 +916,7 @@ class Tcp:
         else:
             self._arm_rexmit(c)
         if c.snd_una > _REBASE:
-            self._rebase_send(c)
+            self._more().rebase_send(self, c)
         return events
 
     def _dup_ack(self, c):
@@ -1530,54 +1471,3 @@ class Tcp:
         c.output_pending = False
         c.tx_failed = False
         c.resend_head = False
-
-    def _new_iss(self, c):
-        """RFC 6528: a 4-microsecond clock plus a keyed hash of the connection's
-        addresses and ports, in 16-bit halves: no byte strings, no large ints."""
-        s = self.stack
-        h = self._isn_out
-        isn_hash(ISN_KEY, self._hash_tuple(c.rip_hi, c.rip_lo, c.lport, c.rport), 12, h)
-        now = s.now
-        lo = (now & 0xFFFF) * 250 + ((h[2] << 8) | h[3])
-        hi = (now >> 16) * 250 + ((h[0] << 8) | h[1]) + (lo >> 16)
-        c.snd_base_hi = hi & 0xFFFF
-        c.snd_base_lo = lo & 0xFFFF
-
-    def _ephemeral_port(self, hi, lo, rport):
-        for _ in range(64):
-            port = 49152 + random_u16() % 16384
-            if self._find(hi, lo, rport, port) is None:
-                return port
-        raise OSError(98, "uipy: no free ephemeral port")
-
-    def _rebase_send(self, c):
-        """Move the send base up so offsets stay small ints."""
-        shift = c.snd_una
-        c.snd_base_hi, c.snd_base_lo = seq_add(c.snd_base_hi, c.snd_base_lo, shift)
-        c.snd_una -= shift
-        c.snd_nxt -= shift
-        c.snd_max -= shift
-        c.snd_wl2 -= shift
-        c.recover -= shift
-        if c.rtt_seq >= 0:
-            c.rtt_seq -= shift
-        c.q_start -= shift
-        c.q_tail -= shift
-        for i in range(len(c.q_end)):
-            c.q_end[i] -= shift
-        c.fin_off -= shift
-        c.out_off -= shift
-        c.rtx_next = max(0, c.rtx_next - shift)
-        for i in range(c.sack_n):
-            c.sack_l[i] -= shift
-            c.sack_r[i] -= shift
-
-    def _rebase_receive(self, c):
-        shift = c.rcv_nxt
-        c.rcv_base_hi, c.rcv_base_lo = seq_add(c.rcv_base_hi, c.rcv_base_lo, shift)
-        c.rcv_nxt -= shift
-        c.snd_wl1 -= shift
-        if c.fin_at:
-            c.fin_at -= shift
-        if self.reorder is not None:
-            self.reorder.rebase(c, shift)

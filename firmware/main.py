@@ -6,26 +6,16 @@ runs DHCP, serves www/ over HTTP, answers <hostname>.local over mDNS and logs
 link, lease and URL on the console.  The virtual board (tools/demo.py) runs the
 very same file on the host with an emulated chip on a TAP device.
 """
-import json
 import sys
 import time
 
 from uipy.compat import ticks_ms, ticks_diff
-from uipy.stack import Stack
 
-DEFAULTS = {
-    "board": "w5500_evb_pico",
-    "hostname": "uipy",
-    "dhcp": True,
-    "ip": None,
-    "netmask": "255.255.255.0",
-    "gateway": None,
-    "dns": None,
-    "www": "www",
-    "http_port": 80,
-    "max_http_conns": 4,
-}
-
+# device_setup.py, beside this file, holds the code that runs once at start
+# (on a board both are at the root of the filesystem, already on sys.path)
+_here = globals().get("__file__", "").rpartition("/")[0]
+if _here and _here not in sys.path:
+    sys.path.append(_here)
 
 RETRY_MAX_S = 30               # longest wait between tries to bring the NIC up
 
@@ -42,34 +32,10 @@ class ConfigError(ValueError):
 
 
 def load_config(path="config.json", overrides=None):
-    """DEFAULTS, then the JSON file when present, then overrides; checked."""
-    cfg = dict(DEFAULTS)
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        text = None
-    if text is not None:
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise ConfigError("uipy: %s is not valid JSON (%s)" % (path, e))
-        if not isinstance(data, dict):
-            raise ConfigError("uipy: %s must hold a JSON object" % path)
-        for key in data:
-            if key not in DEFAULTS and key != "board_options":
-                raise ConfigError("uipy: unknown key %r in %s (known: %s)"
-                                  % (key, path, ", ".join(sorted(DEFAULTS))))
-        cfg.update(data)
-    if overrides:
-        cfg.update(overrides)
-    if not cfg["dhcp"] and not cfg["ip"]:
-        raise ConfigError("uipy: dhcp is off in %s but no static ip is given" % path)
-    name = cfg["hostname"]
-    if not isinstance(name, str) or not name or len(name) > 63 or \
-            not all(c.isalpha() or c.isdigit() or c == "-" for c in name):
-        raise ConfigError("uipy: hostname %r must be 1-63 letters, digits or '-'" % (name,))
-    return cfg
+    """device_setup.DEFAULTS, then the JSON file when present, then overrides;
+    checked (ConfigError says what is wrong and what is allowed)."""
+    import device_setup           # forgotten once the Device is up
+    return device_setup.load_config(path, overrides, ConfigError)
 
 
 def forget(package):
@@ -89,35 +55,17 @@ class Device:
 
     def __init__(self, cfg, nic=None, clock=None):
         self.cfg = cfg
-        if nic is None:
-            import boards
-            try:
-                nic = boards.nic(cfg["board"], **cfg.get("board_options", {}))
-            finally:
-                forget("boards")      # the wiring code runs once: its heap back
-        self.nic = nic
-        self.stack = Stack(nic, clock=clock, tcp={"conns": cfg["max_http_conns"] + 2})
-        self.stack.hostname = cfg["hostname"]
-        self.link = None
-        self.url_logged = None
-        self.started = self.stack.now
-        self.dhcp = None
-        if cfg["dhcp"]:
-            from uipy.dhcp import Dhcp
-            self.dhcp = Dhcp(self.stack, hostname=cfg["hostname"], on_change=self._lease_changed,
-                             **DHCP_PROBE)
-        else:
-            self.stack.set_address(cfg["ip"], cfg["netmask"], cfg["gateway"])
-        if cfg["dns"]:
-            from uipy.ipv4 import ip_bytes
-            self.stack.dns_servers = [ip_bytes(cfg["dns"], "DNS server")]
-        from uipy.httpd import HttpServer
-        self.http = HttpServer(self.stack, root=cfg["www"], port=cfg["http_port"],
-                               max_conns=cfg["max_http_conns"], status=self._status,
-                               name=cfg["hostname"])
-        from uipy.mdns import Mdns
-        self.mdns = Mdns(self.stack, cfg["hostname"])
-        log("uipy on %s, MAC %s" % (cfg["board"], ":".join("%02x" % b for b in self.stack.mac)))
+        self.link = None              # the link state last logged
+        self.url_logged = None        # the address whose URL was logged
+        try:
+            import device_setup       # the code that runs once, forgotten after (with boards/)
+            # the NIC, stack, DHCP client (None: a static address), HTTP server, mDNS responder
+            self.nic, self.stack, self.dhcp, self.http, self.mdns, line = device_setup.start(
+                self, nic, clock, DHCP_PROBE)
+        finally:
+            forget("device_setup")
+            forget("boards")
+        log(line)
 
     def _status(self):
         return {"board": self.cfg["board"], "dhcp": self.dhcp.state if self.dhcp else "static"}

@@ -27,8 +27,7 @@ runs every few minutes or hours, and on a stock board code is heap.  If that
 import finds no memory, the exchange is tried again a second later (counted
 as no_memory).
 """
-import sys
-
+from uipy import drop
 from uipy.compat import const, random_u16, ticks_add, ticks_diff
 from uipy.ipv4 import ip_bytes
 
@@ -36,13 +35,6 @@ CLIENT_PORT = const(68)
 SERVER_PORT = const(67)
 
 _INFINITE = const(-1)          # lease that never expires (as uipy.dhcp_msg sets it)
-_MSG = "uipy.dhcp_msg"
-
-_STAT_NAMES = ("discover_tx", "request_tx", "decline_tx", "release_tx", "probe_tx", "offer_rx",
-               "ack_rx", "nak_rx", "bound", "renewed", "rebound", "rebooted", "expired",
-               "link_down", "arp_miss", "probe_conflict", "gave_up", "drop_short", "drop_foreign",
-               "drop_xid", "drop_chaddr", "drop_cookie", "drop_options", "drop_unexpected",
-               "drop_bad_ack", "bad_address", "bad_server", "bad_router", "no_memory")
 
 
 class Dhcp:
@@ -88,9 +80,13 @@ class Dhcp:
         self._ack = None              # CHECKING: the ACK's lease, bound once the probes pass
         self.state = "STOPPED"
         self._m = None                # uipy.dhcp_msg while it is loaded
-        self.stats = {}
-        for name in _STAT_NAMES:
-            self.stats[name] = 0
+        # the counters written as names, so they are interned (see uipy.stats)
+        self.stats = dict(discover_tx=0, request_tx=0, decline_tx=0, release_tx=0, probe_tx=0,
+                          offer_rx=0, ack_rx=0, nak_rx=0, bound=0, renewed=0, rebound=0,
+                          rebooted=0, expired=0, link_down=0, arp_miss=0, probe_conflict=0,
+                          gave_up=0, drop_short=0, drop_foreign=0, drop_xid=0, drop_chaddr=0,
+                          drop_cookie=0, drop_options=0, drop_unexpected=0, drop_bad_ack=0,
+                          bad_address=0, bad_server=0, bad_router=0, no_memory=0)
         if self._call("check") is False:   # ValueError for a bad setting
             raise MemoryError("uipy: no memory for the DHCP client")
         self.secs = 0                 # seconds since start(): the lease clock
@@ -142,11 +138,7 @@ class Dhcp:
     def _drop(self):
         """Forget uipy.dhcp_msg: its code becomes garbage once no frame runs it."""
         self._m = None
-        sys.modules.pop(_MSG, None)
-        try:
-            delattr(sys.modules["uipy"], "dhcp_msg")   # the package's reference to it
-        except (KeyError, AttributeError):
-            pass
+        drop("dhcp_msg")
 
     # --- public ---
 

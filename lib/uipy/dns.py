@@ -25,11 +25,6 @@ _MAX_JUMPS = const(16)         # compression pointers followed per name
 _MAX_CHAIN = const(8)          # CNAME hops followed inside one answer
 _MAX_RRS = const(32)           # answer records looked at
 
-_STAT_NAMES = ("queries", "sent", "retransmits", "answers", "nxdomain", "no_data",
-               "server_errors", "timeouts", "cache_hits", "busy", "arp_wait",
-               "drop_short", "drop_mismatch", "drop_malformed", "drop_stray",
-               "callback_errors")
-
 
 def encode_name(name):
     """'www.example.lan' -> (normalized str, question name in wire form)."""
@@ -152,9 +147,11 @@ class Resolver:
         self._c_name = [None] * cache_size
         self._c_addr = [None] * cache_size
         self._c_exp = [0] * cache_size
-        self.stats = {}
-        for what in _STAT_NAMES:
-            self.stats[what] = 0
+        # the counters written as names, so they are interned (see uipy.stats)
+        self.stats = dict(queries=0, sent=0, retransmits=0, answers=0, nxdomain=0, no_data=0,
+                          server_errors=0, timeouts=0, cache_hits=0, busy=0, arp_wait=0,
+                          drop_short=0, drop_mismatch=0, drop_malformed=0, drop_stray=0,
+                          callback_errors=0)
         self.last_error = None
         self._ttl = 0                 # TTL of the answer _answer() found
         stack.tickers.append(self._tick)

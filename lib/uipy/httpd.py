@@ -29,16 +29,17 @@ import gc
 import json
 import os
 
-from uipy.compat import ticks_add, ticks_diff
+from uipy import once
+from uipy.compat import const, ticks_add, ticks_diff
 from uipy.tcp_conn import CONNECTED, NEWDATA, ACKED, POLL, CLOSED, ABORTED, TIMEDOUT
 
 # Parser and response phases of a connection
-_HEAD = 0        # reading a request head
-_SEND = 1        # queueing a response
+_HEAD = const(0)   # reading a request head
+_SEND = const(1)   # queueing a response
 
 STATUS_PATHS = ("/status.json", "/api/status")
-EVICT_MS = 250   # a connection waits this long for a request head before a newcomer may evict it
-                 # (a new client's request normally follows its handshake within milliseconds)
+EVICT_MS = const(250)   # a connection waits this long for a request head before a newcomer may evict it
+                        # (a new client's request normally follows its handshake within milliseconds)
 
 # one string each rather than tuples of pairs: a third of the heap
 _REASONS = ("\n200 OK\n301 Moved Permanently\n400 Bad Request\n403 Forbidden\n404 Not Found"
@@ -49,7 +50,7 @@ _TYPES = ("\nhtml text/html; charset=utf-8\nhtm text/html; charset=utf-8\ncss te
           "\njs text/javascript\njson application/json\npng image/png\nsvg image/svg+xml"
           "\nico image/x-icon\ntxt text/plain; charset=utf-8\n")
 _DEFAULT_TYPE = "application/octet-stream"
-_S_IFDIR = 0x4000
+_S_IFDIR = const(0x4000)
 
 
 def mem_free():
@@ -172,25 +173,8 @@ class HttpServer:
     def __init__(self, stack, root="www", port=80, status=None, max_conns=4, header_limit=1024,
                  body_limit=0, request_timeout_ms=10000, keep_alive=True, name="uipy",
                  line_limit=256, keep_alive_ms=5000, max_requests=100, chunk=1460, chunks=2):
-        for key, value, low in (("max_conns", max_conns, 1), ("header_limit", header_limit, 32),
-                                ("body_limit", body_limit, 0), ("request_timeout_ms", request_timeout_ms, 1),
-                                ("line_limit", line_limit, 16), ("keep_alive_ms", keep_alive_ms, 1),
-                                ("max_requests", max_requests, 1), ("chunk", chunk, 64),
-                                ("chunks", chunks, 1)):
-            if not isinstance(value, int) or value < low:
-                raise ValueError("uipy httpd: %s must be an int >= %d, got %r" % (key, low, value))
-        if not isinstance(name, str) or not name or "\r" in name or "\n" in name:
-            raise ValueError("uipy httpd: name must be a one-line string, got %r" % (name,))
-        if not isinstance(root, str) or not root:
-            raise ValueError("uipy httpd: root must be a directory name, got %r" % (root,))
-        if status is not None and not callable(status):
-            raise ValueError("uipy httpd: status must be a callable returning a dict")
-        tcp = stack.tcp
-        if tcp is None:
-            raise ValueError("uipy httpd: the stack was made with tcp=False")
-        if max_conns > len(tcp.conns):
-            raise ValueError("uipy httpd: max_conns=%d exceeds the TCP table (tcp conns=%d)"
-                             % (max_conns, len(tcp.conns)))
+        once("httpd_cfg", "check", stack, root, status, name, max_conns, header_limit, body_limit,
+             request_timeout_ms, line_limit, keep_alive_ms, max_requests, chunk, chunks)
         self.stack = stack
         self.root = root.rstrip("/") or "/"
         self.port = port
@@ -206,7 +190,9 @@ class HttpServer:
         self.chunk = chunk
         self.chunks = chunks
         self.line_limit = line_limit
-        self._pool = [_Client(line_limit) for _ in range(max_conns)]
+        self._pool = pool = []
+        for _ in range(max_conns):
+            pool.append(_Client(line_limit))
         self.active = 0
         self.requests = 0
         self.errors = 0               # 4xx and 5xx answers

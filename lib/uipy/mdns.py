@@ -18,6 +18,7 @@ host claiming the name with another address is only counted ("conflicts").
 Responses (other than that check) and queries for other names are ignored;
 malformed packets are counted and dropped. Nothing is allocated per packet.
 """
+from uipy import once
 from uipy.compat import const, copy_into, ticks_add, ticks_diff
 from uipy.frame import IP_DST, equal_at, get16
 
@@ -30,109 +31,48 @@ _TYPE_ANY = const(255)
 _CLASS_IN = const(1)
 _CLASS_ANY = const(255)
 _TOP = const(0x8000)          # cache-flush (in answers) / unicast-response (in questions)
-_LEGACY_TTL = const(10)       # RFC 6762 6.7: at most 10 s in a legacy unicast answer
 _MAX_JUMPS = const(16)        # compression pointers followed per name
 _RATE_MS = const(1000)        # a record is multicast at most once a second (RFC 6762 6)
 _ANNOUNCE_MS = const(1000)
 _RETRY_MS = const(1000)       # how long a unicast answer waits for ARP
 
-COUNTERS = ("rx", "malformed", "responses", "conflicts", "other_names", "unconfigured",
-            "off_link", "answered_multicast", "answered_unicast", "answered_legacy",
-            "suppressed_known", "deferred", "announced", "unicast_dropped")
+# The counters' names, written as names so that they are interned (see uipy.stats):
+# then the strings below that count under them are no heap objects either.
+COUNTERS = tuple(dict(rx=0, malformed=0, responses=0, conflicts=0, other_names=0, unconfigured=0,
+                      off_link=0, answered_multicast=0, answered_unicast=0, answered_legacy=0,
+                      suppressed_known=0, deferred=0, announced=0, unicast_dropped=0))
 
 
 class Mdns:
-    def __init__(self, stack, hostname=None, ttl=120):
-        if hostname is None:
-            hostname = stack.hostname
-        if not isinstance(ttl, int) or not 1 <= ttl <= 86400:
-            raise ValueError("uipy: mDNS ttl must be an int of 1..86400 seconds, got %r" % (ttl,))
-        if not isinstance(hostname, str):
-            raise ValueError("uipy: mDNS hostname must be a str, got %r" % (hostname,))
-        if hostname.lower().endswith(".local"):
-            hostname = hostname[:-6]
-        labels = []
-        wire = bytearray()
-        for part in (hostname + ".local").split("."):
-            b = part.encode()
-            if not 1 <= len(b) <= 63 or max(b) > 127:
-                raise ValueError("uipy: bad mDNS hostname %r (ASCII labels of 1..63 bytes)" % hostname)
-            labels.append(part.lower().encode())
-            wire.append(len(b))
-            wire.extend(b)
-        wire.append(0)
-        if len(wire) > 255:
-            raise ValueError("uipy: mDNS hostname %r is too long" % hostname)
-        self.stack = stack
-        self.hostname = hostname
-        self.ttl = ttl
-        self._labels = labels
-        self._hit = False                 # set by _name(): the name walked was ours
-        self.stats = {}
-        for k in COUNTERS:
-            self.stats[k] = 0
-        nl = len(wire)
-        # Our answer as a whole response (id 0, flags QR|AA, one answer), made once;
-        # only the address in it changes.
-        r = bytearray(12 + nl + 14)
-        r[2] = 0x84
-        r[7] = 1
-        r[12:12 + nl] = wire
-        self._rr(r, 12 + nl, _CLASS_IN | _TOP, ttl)
-        self._resp = r
-        # The legacy answer: header, the question echoed, the record pointing at it.
-        g = bytearray(12 + nl + 4 + 16)
-        g[2] = 0x84
-        g[5] = 1
-        g[7] = 1
-        g[12:12 + nl] = wire
-        a = 12 + nl + 4
-        g[a] = 0xC0
-        g[a + 1] = 12
-        self._rr(g, a + 2, _CLASS_IN, min(ttl, _LEGACY_TTL))
-        self._legacy = g
-        self._ip_hi = self._ip_lo = 0      # the address our answers hold
-        self._announce = 0                 # announcements still to send
-        self._announce_at = 0
-        self._last_mc = 0
-        self._mc_ever = False              # _last_mc is meaningful
-        self._mc_pending = False           # a multicast answer waits for the rate limit
-        self._u_kind = None                # a unicast answer waiting for ARP: _resp or _legacy
-        self._u_ip = bytearray(4)
-        self._u_port = 0
-        self._u_until = 0
-        stack.join_multicast(MDNS_GROUP)
-        stack.udp_bind(MDNS_PORT, self._input)
-        self._fresh_ms = max(ttl * 250, _RATE_MS)   # a quarter TTL: "multicast lately"
-        self._ticker = self._tick          # one bound method, so close() finds it again
-        stack.tickers.append(self._ticker)
+    # Set by uipy.mdns_setup.start() (declared here for the type checker; no code):
+    hostname: str
+    ttl: int
+    stats: dict
+    _labels: list                     # our name's labels, lowercase bytes
+    _hit: bool                        # set by _name(): the name walked was ours
+    _resp: bytearray                  # our answer as a whole response; _sync fills the address
+    _legacy: bytearray                # the same for a legacy query: header, question, record
+    _ip_hi: int                       # the address our answers hold
+    _ip_lo: int
+    _announce: int                    # announcements still to send
+    _announce_at: int
+    _last_mc: int
+    _mc_ever: bool                    # _last_mc is meaningful
+    _mc_pending: bool                 # a multicast answer waits for the rate limit
+    _u_kind: "bytearray | None"       # a unicast answer waiting for ARP: _resp or _legacy
+    _u_ip: bytearray
+    _u_port: int
+    _u_until: int
+    _fresh_ms: int                    # a quarter TTL: "multicast lately"
+    _ticker: object                   # our bound _tick in stack.tickers
 
-    @staticmethod
-    def _rr(buf, off, cls, ttl):
-        """Type A, class, TTL and a 4-byte rdata (filled by _sync) at off."""
-        buf[off + 1] = _TYPE_A
-        buf[off + 2] = cls >> 8
-        buf[off + 3] = cls & 0xFF
-        buf[off + 4] = ttl >> 24
-        buf[off + 5] = (ttl >> 16) & 0xFF
-        buf[off + 6] = (ttl >> 8) & 0xFF
-        buf[off + 7] = ttl & 0xFF
-        buf[off + 9] = 4
+    def __init__(self, stack, hostname=None, ttl=120):
+        self.stack = stack
+        once("mdns_setup", "start", self, hostname, ttl)   # checks, answers, bindings
 
     def close(self):
         """Say goodbye (our record with TTL 0) and stop answering."""
-        s = self.stack
-        if s.configured:
-            self._sync()
-            r = self._resp
-            ttl_at = len(r) - 10
-            for i in range(4):
-                r[ttl_at + i] = 0
-            s.udp_sendto(r, _GROUP, MDNS_PORT, MDNS_PORT, 255)
-            self._rr(r, ttl_at - 4, _CLASS_IN | _TOP, self.ttl)
-        s.udp.unbind(MDNS_PORT)
-        if self._ticker in s.tickers:
-            s.tickers.remove(self._ticker)
+        once("mdns_setup", "close", self)
 
     # --- address changes and timers ---
 

@@ -1,30 +1,36 @@
-"""Statistics counter names.  The stack keeps them in one dict made up front,
-so counting never inserts a key (no allocation on the packet path).  TCP's
-names live in uipy.tcp and join the dict only when TCP is loaded."""
+"""Statistics counters.  The stack keeps them in one dict made up front, so
+counting never inserts a key (no allocation on the packet path).  TCP's names
+live in uipy.tcp and join the dict only when TCP is loaded.
 
-NAMES = (
-    # Ethernet and the driver
-    "rx_frames", "tx_frames", "tx_errors", "drop_short", "drop_oversize",
-    "drop_not_for_us", "drop_ethertype", "handler_errors",
-    # ARP
-    "arp_rx", "arp_tx", "arp_drop_bad", "arp_drop_not_for_us", "arp_unsolicited",
-    "arp_learned", "arp_evicted", "arp_expired", "arp_miss", "arp_conflict", "arp_refresh",
-    "arp_updated", "arp_defended",
-    # IPv4
-    "ip_rx", "ip_tx", "ip_drop_header", "ip_drop_checksum", "ip_drop_fragment",
-    "ip_drop_not_for_us", "ip_drop_source", "ip_drop_proto", "ip_options_stripped",
-    "ip_no_route", "ip_drop_link_broadcast",
-    # ICMP
-    "icmp_rx", "icmp_tx", "icmp_drop_short", "icmp_drop_checksum", "icmp_drop_type",
-    "icmp_echo_rx", "icmp_echo_reply_rx", "icmp_unreach_rx", "icmp_unreach_tx",
-    "icmp_unreach_limited",
-    # UDP
-    "udp_rx", "udp_tx", "udp_drop_header", "udp_drop_checksum", "udp_no_port",
-)
+The stack's names are written as keyword arguments, not as a tuple of
+strings: a name in the source is interned when the module loads (a qstr:
+its bytes and about 8 more), where a string constant over 10 characters is a
+heap object of 32-48 bytes, in this module and again in every module that
+counts under that name.  Interned first, the name is shared by all of them.
+"""
 
 
-def new_counters(names=NAMES, d=None):
-    """A dict of zeroed counters (or names added to d)."""
+def new_counters(names=None, d=None):
+    """A dict of zeroed counters: the stack's own, or names added to d."""
+    if names is None:
+        return dict(
+            # Ethernet and the driver
+            rx_frames=0, tx_frames=0, tx_errors=0, drop_short=0, drop_oversize=0,
+            drop_not_for_us=0, drop_ethertype=0, handler_errors=0,
+            # ARP
+            arp_rx=0, arp_tx=0, arp_drop_bad=0, arp_drop_not_for_us=0, arp_unsolicited=0,
+            arp_learned=0, arp_evicted=0, arp_expired=0, arp_miss=0, arp_conflict=0, arp_refresh=0,
+            arp_updated=0, arp_defended=0,
+            # IPv4
+            ip_rx=0, ip_tx=0, ip_drop_header=0, ip_drop_checksum=0, ip_drop_fragment=0,
+            ip_drop_not_for_us=0, ip_drop_source=0, ip_drop_proto=0, ip_options_stripped=0,
+            ip_no_route=0, ip_drop_link_broadcast=0,
+            # ICMP
+            icmp_rx=0, icmp_tx=0, icmp_drop_short=0, icmp_drop_checksum=0, icmp_drop_type=0,
+            icmp_echo_rx=0, icmp_echo_reply_rx=0, icmp_unreach_rx=0, icmp_unreach_tx=0,
+            icmp_unreach_limited=0,
+            # UDP
+            udp_rx=0, udp_tx=0, udp_drop_header=0, udp_drop_checksum=0, udp_no_port=0)
     if d is None:
         d = {}
     for name in names:

@@ -13,6 +13,7 @@ port 53, echoes our id and question, and is a response.  Compression pointers
 are followed with a bound on jumps and name length, so a crafted packet cannot
 loop.  Anything malformed is dropped and counted in resolver.stats.
 """
+from uipy import once
 from uipy.compat import const, random_u16, ticks_add, ticks_diff
 from uipy.frame import TRANSPORT, UDP_DATA, equal_at, get16
 from uipy.ipv4 import ip_bytes
@@ -125,19 +126,10 @@ class Resolver:
 
     def __init__(self, stack, servers=None, cache_size=4, timeout_ms=2000, retries=2,
                  min_ttl_s=5, max_ttl_s=3600, max_pending=2):
-        for what, value in (("cache_size", cache_size), ("max_pending", max_pending),
-                            ("timeout_ms", timeout_ms)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError("uipy: Resolver %s must be a positive int, got %r" % (what, value))
-        if not isinstance(retries, int) or retries < 0:
-            raise ValueError("uipy: Resolver retries must be an int >= 0, got %r" % (retries,))
-        if not isinstance(max_ttl_s, int) or not 0 < max_ttl_s <= 500000:
-            raise ValueError("uipy: Resolver max_ttl_s must be 1..500000 (ticks wrap), got %r"
-                             % (max_ttl_s,))
-        if not isinstance(min_ttl_s, int) or not 0 <= min_ttl_s <= max_ttl_s:
-            raise ValueError("uipy: Resolver min_ttl_s must be 0..max_ttl_s, got %r" % (min_ttl_s,))
         self.stack = stack
-        self.servers = None if servers is None else [ip_bytes(s, "DNS server") for s in servers]
+        # settings checked, servers as 4 bytes (uipy.dns_cfg, loaded for the call)
+        self.servers = once("dns_cfg", "check", servers, cache_size, timeout_ms, retries, min_ttl_s,
+                            max_ttl_s, max_pending)
         self.timeout_ms = timeout_ms
         self.retries = retries
         self.min_ttl_s = min_ttl_s

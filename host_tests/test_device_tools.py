@@ -486,6 +486,8 @@ def test_deploy_socket_shim_makes_import_socket_give_uipy(fake_firmware, tmp_pat
     mp = tool("micropython", VENV_BIN)
     env = dict(os.environ, MICROPYPATH=stage + ":" + os.path.join(ROOT, "lib"))
     r = subprocess.run([mp, "-c", "import socket, uipy.socket\n"
-                        "print(socket.socket is uipy.socket.socket, socket.getaddrinfo('198.18.0.1', 80))"],
+                        "print(socket.socket is uipy.socket.socket, socket.getaddrinfo('198.18.0.1', 80),\n"
+                        "      socket.SOL_SOCKET, socket.SO_REUSEADDR)"],
                        capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=30)
-    assert r.stdout.strip() == "True [(2, 1, 0, '', ('198.18.0.1', 80))]", r.stderr
+    # the option constants come from uipy.socket_more through the shim too
+    assert r.stdout.strip() == "True [(2, 1, 0, '', ('198.18.0.1', 80))] 1 2", r.stderr

@@ -15,6 +15,7 @@ from kernel_net import KERNEL_IP, STACK_IP, KernelNet
 from levels import need_root
 
 import uipy.socket as usock
+import uipy.socket_more as usock_more
 from uipy.stack import Stack
 
 
@@ -66,7 +67,7 @@ class Net:
         """Wait for the kernel-side threads while the stack keeps running."""
         end = time.monotonic() + timeout
         while any(t.is_alive() for t in self.threads) and time.monotonic() < end:
-            usock._pump()
+            usock_more._pump()
         assert not any(t.is_alive() for t in self.threads), "kernel side did not finish"
         if self.errors:
             raise self.errors[0]
@@ -74,12 +75,11 @@ class Net:
     def settle(self, ms):
         end = time.monotonic() + ms / 1000
         while time.monotonic() < end:
-            usock._pump()
+            usock_more._pump()
 
     def close(self):
-        usock._listening.clear()
+        usock_more._listening.clear()
         usock._stack = None
-        usock._resolver = None
         self.kn.close()
 
 
@@ -172,7 +172,7 @@ def test_receive_buffer_full_closes_window_and_loses_nothing(net):
     s.setsockopt(usock.SOL_SOCKET, usock.SO_RCVBUF, 1024)
     s.connect((KERNEL_IP, 7002))
     net.settle(300)                          # the application is not reading
-    assert s._n == 1024                      # the ring is full, the window closed
+    assert s._view_len == 1024               # the buffer is full, the window closed
     assert net.stack.tcp.conns[0].window == 0 or any(c.window == 0 for c in net.stack.tcp.conns)
     got = recv_all(s, len(data))
     assert got == data
@@ -421,7 +421,7 @@ def test_lan_dhcp_then_names_through_dnsmasq(tmp_path):
         assert lan.status() == STAT_CONNECTING
         end = time.monotonic() + 20
         while not lan.isconnected() and time.monotonic() < end:
-            usock._pump()
+            usock_more._pump()
         assert lan.isconnected() and lan.status() == STAT_GOT_IP
         ip, mask, gw, dns = lan.ifconfig()
         assert ip.startswith("198.18.0.1") and mask == "255.255.255.0" and dns == KERNEL_IP
@@ -446,7 +446,6 @@ def test_lan_dhcp_then_names_through_dnsmasq(tmp_path):
             usock.getaddrinfo("nosuch.uipy.test", 80)
     finally:
         usock._stack = None
-        usock._resolver = None
         ns.delete()
 
 
@@ -493,3 +492,86 @@ def test_stream_semantics_of_micropython(net):
     assert e.value.errno == errno.EBADF
     net.join()
     assert got["data"] == big
+
+
+def test_private_constants_agree_with_tcp_conn():
+    """uipy.socket and uipy.socket_more name tcp_conn's event and state
+    numbers as _X = const(...), which cost nothing on a board (no global is
+    made): they must be tcp_conn's."""
+    from uipy import tcp_conn
+    assert (usock._CONNECTED, usock._NEWDATA, usock._CLOSED, usock._ABORTED, usock._TIMEDOUT) == \
+        (tcp_conn.CONNECTED, tcp_conn.NEWDATA, tcp_conn.CLOSED, tcp_conn.ABORTED, tcp_conn.TIMEDOUT)
+    assert (usock._ST_CLOSED, usock._ST_SYN_SENT, usock._SENDING) == \
+        (tcp_conn.ST_CLOSED, tcp_conn.ST_SYN_SENT, tcp_conn.SENDING)
+    assert usock_more._CONNECTED == tcp_conn.CONNECTED
+
+
+def test_receive_buffer_compacts_and_keeps_the_order():
+    """Received bytes wait in a linear buffer: a segment that does not fit
+    after the unread bytes first moves them to the front.  Any mix of segment
+    sizes and reads (read, recv, readinto, readline) gives the bytes in order,
+    and the window is always the free space."""
+    import random
+
+    class Tcp:
+        def want_output(self, c):
+            pass
+
+    class FakeStack:
+        tcp = Tcp()
+
+        def poll(self):
+            return 0
+
+    class Conn:
+        mss = 536
+        state = 4                                # ESTABLISHED
+        tx_failed = False
+        data = b""
+        window = 0
+
+        def unacked(self):
+            return 0
+
+        def send_queue_free(self):
+            return 1
+
+    rnd = random.Random(7)
+    stream = bytes(rnd.randrange(256) if rnd.random() < 0.9 else 10 for _ in range(20000))
+    saved = usock._stack
+    usock._stack = FakeStack()
+    try:
+        s = usock.socket()
+        s.settimeout(0)
+        c = Conn()
+        c.app = s
+        s._c = c
+        s._view = bytearray(1000)
+        s._established = True
+        sent = 0
+        got = b""
+        while len(got) < len(stream):
+            free = 1000 - s._view_len
+            assert c.window in (0, free) or sent == 0
+            if sent < len(stream) and free:
+                k = min(free, rnd.randrange(1, 600), len(stream) - sent)
+                c.data = stream[sent:sent + k]
+                usock._tcp_event(c, usock._NEWDATA)
+                sent += k
+                assert c.window == 1000 - s._view_len
+            how = rnd.randrange(4)
+            if how == 0:
+                b = s.recv(rnd.randrange(1, 700))
+            elif how == 1:
+                b = s.read(rnd.randrange(1, 700))
+            elif how == 2:
+                buf = bytearray(rnd.randrange(1, 700))
+                n = s.readinto(buf)
+                b = None if n is None else bytes(buf[:n])
+            else:
+                b = s.readline()
+            got += b or b""
+        assert got == stream
+    finally:
+        usock._stack = saved
+

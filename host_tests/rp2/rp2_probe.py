@@ -193,29 +193,67 @@ def packets(golden, rounds=200):
 
 
 def socket_heap():
-    """Heap held by uipy.socket and one connected socket (the pair's stacks
-    already built): socket_heap_bytes.  The import may also grow the qstr
-    pool by a chunk whose size depends on what came before; qstr_info lines
-    before and after let the host take that growth out (socket_heap_own)."""
+    """Heap held by uipy.socket and one connected socket after what a blocking
+    client does (umqtt.simple, urequests: getaddrinfo, connect, write, sendall,
+    readline, read, recv, readinto, settimeout), the pair's stacks already
+    built: socket_heap_bytes.  The import may also grow the qstr pool by a
+    chunk whose size depends on what came before; qstr_info lines before and
+    after let the host take that growth out (socket_heap_own).  Also the
+    parts: socket_module_bytes (the import, pool growth included),
+    socket_object_bytes (socket()), socket_conn_bytes (connected and used).
+    The stack's own first active open (uipy.tcp_more: a client's stack loads
+    it with its first connection, sockets or not) and ARP happen before, on
+    port 81, and are printed apart: stack_connect_bytes."""
     clock, a, b, la, lb = pair()
     server = Sink()
     b.listen(80, server.handler, backlog=4)
+    b.listen(81, Sink().handler, backlog=4)
+    gc.collect()
+    m0 = gc.mem_alloc()
+    k = a.connect(b"\xc6\x12\x00\x0b", 81, Sink().handler)
+    settle(clock, a, b, 200)
+    if k.state != 4:                    # ESTABLISHED
+        raise RuntimeError("probe: the stack did not connect")
+    k.abort()
+    settle(clock, a, b, 50)
+    k = None
+    gc.collect()
+    stack_connect = gc.mem_alloc() - m0
+    poll_a = a.poll
+
+    def both():                         # a blocking call's pump moves both ends
+        clock.advance(1)
+        n = poll_a()
+        b.poll()
+        return n or 1
+    a.poll = both
     gc.collect()
     micropython.qstr_info()
     before = gc.mem_alloc()
     import uipy.socket as usock
     usock.use(a)
+    gc.collect()
+    module = gc.mem_alloc() - before
+    micropython.qstr_info()
     s = usock.socket()
-    s.setblocking(False)
-    try:
-        s.connect(("198.18.0.11", 80))
-    except OSError:
-        pass
-    run(clock, a, b, 300, lambda: s._up)
-    if not s._up:
-        raise RuntimeError("probe: socket did not connect")
+    gc.collect()
+    obj = gc.mem_alloc() - before - module
+    s.settimeout(10)
+    s.connect(usock.getaddrinfo("198.18.0.11", 80)[0][-1])
+    s.write(b"GET / HTTP/1.0\r\n")
+    s.sendall(b"\r\n")
+    server.conn.send(b"HTTP/1.0 200 OK\r\n\r\nhello, world")
+    buf = bytearray(2)
+    if s.readline() != b"HTTP/1.0 200 OK\r\n" or s.readline() != b"\r\n" or s.read(5) != b"hello" \
+            or s.recv(2) != b", " or s.readinto(buf) != 2 or buf != b"wo":
+        raise RuntimeError("probe: the socket read wrong data")
+    buf = None
     gc.collect()
     held = gc.mem_alloc() - before
     micropython.qstr_info()
     print("socket_heap_bytes", held)
+    print("socket_module_bytes", module)
+    print("socket_object_bytes", obj)
+    print("socket_conn_bytes", held - module - obj)
+    print("stack_connect_bytes", stack_connect)
     s.close()

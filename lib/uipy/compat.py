@@ -96,7 +96,8 @@ def random_u16():
 # sum16(buf, start, n, acc) -> one's-complement sum of n bytes of buf from
 #   start, plus acc, folded to 16 bits. A received header is valid when its
 #   sum16 is 0xFFFF; the field to send is ~sum16 & 0xFFFF.
-# copy_into(dst, dst_off, src, src_off, n): copy without a temporary slice.
+# copy_into(dst, dst_off, src, src_off, n): copy without a temporary slice;
+#   forward, so within one buffer bytes may move towards its start (uipy.socket).
 # copy_sum(dst, dst_off, src, src_off, n) -> copy, and sum16 of those bytes.
 # ip_header(buf, total, ident, ttl_proto): the IPv4 header at 14..33 around the
 #   addresses already in place, checksum included.

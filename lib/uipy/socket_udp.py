@@ -1,24 +1,29 @@
 """UDP sockets for uipy.socket (loaded when the first one is made).
 
 A datagram that meets an ARP miss became an ARP request: sendto() polls the
-stack until the neighbour answers and sends it again (up to UNREACH_MS), so
+stack until the neighbour answers and sends it again (up to 3 s), so
 the first datagram to a new neighbour is not lost (ntptime, DNS).  Received
 datagrams wait in a queue of QUEUE; more are dropped and counted (drops).
 """
-from errno import EADDRINUSE, EHOSTUNREACH, EINVAL, ENOTCONN
-from uipy.compat import ticks_ms, ticks_diff, random_u16, os_error
+from errno import EADDRINUSE, EBADF, EHOSTUNREACH, EINVAL, ENOTCONN
+from time import sleep
+from uipy.compat import const, ticks_ms, ticks_diff, random_u16, os_error
 from uipy.ipv4 import ip_str
-from uipy.socket import Stream, stack, _addr, _pump, UNREACH_MS
+from uipy.socket import Stream, stack, _addr
 
 QUEUE = 4                         # datagrams held per socket
+_UNREACH_MS = const(3000)         # sendto gives EHOSTUNREACH when ARP fails this long
 
 
 class Datagram(Stream):
     def __init__(self):
-        Stream.__init__(self)
         self._dg = []             # (data, (ip, port)) waiting
         self._peer = None         # connect(): (ip bytes, port)
         self.drops = 0
+
+    def _check(self):
+        if self._closed:
+            raise os_error(EBADF)
 
     def bind(self, address):
         self._check()
@@ -61,8 +66,7 @@ class Datagram(Stream):
         self._check()
         if not self._port:
             raise OSError(EINVAL, "uipy: bind() or sendto() before receiving on a UDP socket")
-        if not self._wait(1):
-            self._would_block()
+        self._wait(1, False)
         data, addr = self._dg.pop(0)
         return data[:n], addr
 
@@ -98,10 +102,11 @@ class Datagram(Stream):
         while not st.udp.sendto(data, ip, port, self._port):
             if not st.ipv4.arp_pending:
                 raise OSError(EHOSTUNREACH, "uipy: no route to %s" % ip_str(ip))
-            if ticks_diff(ticks_ms(), start) > UNREACH_MS:
+            if ticks_diff(ticks_ms(), start) > _UNREACH_MS:
                 raise OSError(EHOSTUNREACH, "uipy: %s does not answer ARP" % ip_str(ip))
             for _ in range(5):        # a moment for the reply, then send again
-                _pump()
+                if not st.poll():
+                    (getattr(st.nic, "wait", None) or sleep)(0.001)   # a host NIC sleeps on its fd
         return len(data)
 
     def _ready(self, mask):

@@ -161,6 +161,8 @@ def device_figures():
         out = fresh(b, "import rp2_probe\nrp2_probe.socket_heap()\n")
         figures["rp2_heap_bytes_socket"] = rp2_files.figures(out)["socket_heap_bytes"]
         figures["rp2_heap_bytes_socket_own"] = socket_own(out)
+        # the stack's first active open (uipy.tcp_more), made before the socket's
+        figures["rp2_heap_bytes_tcp_connect"] = rp2_files.figures(out)["stack_connect_bytes"]
         probes = ("packets(%r)" % rp2_files.GOLDEN, "tcp_rx()", "tcp_tx()", "tcp_syn()")
         for probe in probes:
             out = fresh(b, "import rp2_probe\nrp2_probe.%s\n" % probe)

@@ -47,9 +47,10 @@ def _in_thread(fn, *args):
 
 
 def _until_done(usock, t, limit_s=60):
+    from uipy.socket_more import _pump
     end = time.monotonic() + limit_s
     while t.is_alive() and time.monotonic() < end:
-        usock._pump()
+        _pump()
 
 
 def socket_figures(size=10 * MB):
@@ -58,6 +59,7 @@ def socket_figures(size=10 * MB):
         return {}
     from netns import Namespace, create_tap_in_ns
     import uipy.socket as usock
+    import uipy.socket_more as usock_more
     from uipy.stack import Stack
 
     ns = Namespace().create()
@@ -102,7 +104,7 @@ def socket_figures(size=10 * MB):
                 "socket_upload_MBps": round(size / MB / up["result"]["secs"], 2)}
     finally:
         usock._stack = None
-        usock._listening.clear()
+        usock_more._listening.clear()
         ns.delete()
 
 

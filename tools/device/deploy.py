@@ -41,8 +41,12 @@ WWW = "/www"
 # --socket: a one-line socket.py in /lib makes `import socket` give uipy's (a
 # file on the path wins over MicroPython's built-in socket, which is an
 # extensible module: on ESP32 that hides the Wi-Fi socket, hence opt-in)
-SOCKET_SHIM = ('"""uipy.socket as `import socket` (installed by make deploy SOCKET=1)."""\n'
-               "from uipy.socket import *  # noqa: F401,F403\n")
+SOCKET_SHIM = ('"""uipy.socket as `import socket` (installed by make deploy SOCKET=1): its names,\n'
+               'looked up in uipy.socket (a star import would load uipy.socket_more for the\n'
+               'option constants)."""\n'
+               "import uipy.socket\n\n\n"
+               "def __getattr__(name):\n"
+               "    return getattr(uipy.socket, name)\n")
 
 
 class DeployError(ValueError):

@@ -1,20 +1,23 @@
 """uipy: a uIP-style TCP/IP stack for MicroPython boards with SPI Ethernet."""
 import sys
 
+# The helpers' names are ones MicroPython already interns (run, discard,
+# function): a name of its own would be one more qstr on every board.
 
-def drop(name):
+
+def discard(name):
     """Forget the module uipy.<name>: code needed only now and then (set-up, a
     goodbye, a rare answer) is imported for the call and dropped after, so it
     is garbage once no frame runs it (on a stock board, code is heap); the
     next import loads it again."""
-    sys.modules.pop("uipy." + name, None)
+    sys.modules.pop(__name__ + "." + name, None)
     globals().pop(name, None)         # the package's reference to it
 
 
-def once(name, fn, *args):
-    """uipy.<name>.<fn>(*args), the module imported for the call and dropped
-    after (see drop)."""
+def run(name, function, *args):
+    """uipy.<name>.<function>(*args), the module imported for the call and
+    discarded after."""
     try:
-        return getattr(__import__("uipy." + name, None, None, (fn,)), fn)(*args)
+        return getattr(__import__(__name__ + "." + name, None, None, (function,)), function)(*args)
     finally:
-        drop(name)
+        discard(name)

@@ -27,7 +27,7 @@ runs every few minutes or hours, and on a stock board code is heap.  If that
 import finds no memory, the exchange is tried again a second later (counted
 as no_memory).
 """
-from uipy import drop
+from uipy import discard
 from uipy.compat import const, random_u16, ticks_add, ticks_diff
 from uipy.ipv4 import ip_bytes
 
@@ -136,9 +136,9 @@ class Dhcp:
                 self._drop()
 
     def _drop(self):
-        """Forget uipy.dhcp_msg: its code becomes garbage once no frame runs it."""
+        """Forget uipy.dhcp_msg (uipy.discard): its code becomes garbage once no frame runs it."""
         self._m = None
-        drop("dhcp_msg")
+        discard("dhcp_msg")
 
     # --- public ---
 

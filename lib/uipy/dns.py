@@ -13,7 +13,7 @@ port 53, echoes our id and question, and is a response.  Compression pointers
 are followed with a bound on jumps and name length, so a crafted packet cannot
 loop.  Anything malformed is dropped and counted in resolver.stats.
 """
-from uipy import once
+from uipy import run
 from uipy.compat import const, random_u16, ticks_add, ticks_diff
 from uipy.frame import TRANSPORT, UDP_DATA, equal_at, get16
 from uipy.ipv4 import ip_bytes
@@ -128,8 +128,8 @@ class Resolver:
                  min_ttl_s=5, max_ttl_s=3600, max_pending=2):
         self.stack = stack
         # settings checked, servers as 4 bytes (uipy.dns_cfg, loaded for the call)
-        self.servers = once("dns_cfg", "check", servers, cache_size, timeout_ms, retries, min_ttl_s,
-                            max_ttl_s, max_pending)
+        self.servers = run("dns_cfg", "check", servers, cache_size, timeout_ms, retries, min_ttl_s,
+                           max_ttl_s, max_pending)
         self.timeout_ms = timeout_ms
         self.retries = retries
         self.min_ttl_s = min_ttl_s

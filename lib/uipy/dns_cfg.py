@@ -1,5 +1,5 @@
 """The DNS resolver's settings checked: Resolver() imports this module for the
-call and drops it after (uipy.once), so its code is in RAM only then."""
+call and drops it after (uipy.run), so its code is in RAM only then."""
 from uipy.ipv4 import ip_bytes
 
 

@@ -29,7 +29,7 @@ import gc
 import json
 import os
 
-from uipy import once
+from uipy import run
 from uipy.compat import const, ticks_add, ticks_diff
 from uipy.tcp_conn import CONNECTED, NEWDATA, ACKED, POLL, CLOSED, ABORTED, TIMEDOUT
 
@@ -173,8 +173,8 @@ class HttpServer:
     def __init__(self, stack, root="www", port=80, status=None, max_conns=4, header_limit=1024,
                  body_limit=0, request_timeout_ms=10000, keep_alive=True, name="uipy",
                  line_limit=256, keep_alive_ms=5000, max_requests=100, chunk=1460, chunks=2):
-        once("httpd_cfg", "check", stack, root, status, name, max_conns, header_limit, body_limit,
-             request_timeout_ms, line_limit, keep_alive_ms, max_requests, chunk, chunks)
+        run("httpd_cfg", "check", stack, root, status, name, max_conns, header_limit, body_limit,
+            request_timeout_ms, line_limit, keep_alive_ms, max_requests, chunk, chunks)
         self.stack = stack
         self.root = root.rstrip("/") or "/"
         self.port = port

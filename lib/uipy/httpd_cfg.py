@@ -1,5 +1,5 @@
 """The HTTP server's settings checked: HttpServer() imports this module for
-the call and drops it after (uipy.once), so its code is in RAM only then."""
+the call and drops it after (uipy.run), so its code is in RAM only then."""
 
 
 def check(stack, root, status, name, max_conns, header_limit, body_limit, request_timeout_ms,

@@ -18,7 +18,7 @@ host claiming the name with another address is only counted ("conflicts").
 Responses (other than that check) and queries for other names are ignored;
 malformed packets are counted and dropped. Nothing is allocated per packet.
 """
-from uipy import once
+from uipy import run
 from uipy.compat import const, copy_into, ticks_add, ticks_diff
 from uipy.frame import IP_DST, equal_at, get16
 
@@ -68,11 +68,11 @@ class Mdns:
 
     def __init__(self, stack, hostname=None, ttl=120):
         self.stack = stack
-        once("mdns_setup", "start", self, hostname, ttl)   # checks, answers, bindings
+        run("mdns_setup", "start", self, hostname, ttl)   # checks, answers, bindings
 
     def close(self):
         """Say goodbye (our record with TTL 0) and stop answering."""
-        once("mdns_setup", "close", self)
+        run("mdns_setup", "close", self)
 
     # --- address changes and timers ---
 

@@ -21,10 +21,13 @@ def byte_at(seed, pos):
 
 
 def chunk(seed, pos, n):
+    """n bytes of the pattern from pos, handed to conn.send as they are: a
+    bytes() copy would double the test's own garbage (it is the test's
+    allocation, not the stack's, that fragments the small heap)."""
     out = bytearray(n)
     for i in range(n):
         out[i] = byte_at(seed, pos + i)
-    return bytes(out)
+    return out
 
 
 class Side:

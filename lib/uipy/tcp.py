@@ -72,17 +72,18 @@ def put_seq(buf, off, base_hi, base_lo, rel):
     put16(buf, off + 2, lo & 0xFFFF)
 
 
-STAT_NAMES = (
-    "tcp_rx", "tcp_tx", "tcp_drop_header", "tcp_drop_checksum", "tcp_drop_options",
-    "tcp_drop_broadcast", "tcp_drop_unacceptable", "tcp_drop_no_ack", "tcp_out_of_order",
-    "tcp_rst_rx", "tcp_rst_tx", "tcp_challenge_acks", "tcp_challenge_limited",
-    "tcp_syn_backlog_full", "tcp_syn_table_full", "tcp_timewait_recycled",
-    "tcp_retransmits", "tcp_fast_retransmits", "tcp_timeouts", "tcp_dup_acks",
-    "tcp_window_probes", "tcp_keepalives", "tcp_connects", "tcp_accepts",
-    "tcp_reorder_stored", "tcp_reorder_delivered", "tcp_icmp_refused", "tcp_icmp_ignored",
-    "tcp_sack_retransmits", "tcp_syn_cookies", "tcp_cookie_unmatched", "tcp_ack_limited",
-    "tcp_clients_waiting",
-)
+# Counter names as keyword names: interned when the module loads, so the
+# strings counted under them below are the same qstrs, not heap strings
+# (see uipy.stats).
+STAT_NAMES = tuple(dict(
+    tcp_rx=0, tcp_tx=0, tcp_drop_header=0, tcp_drop_checksum=0, tcp_drop_options=0,
+    tcp_drop_broadcast=0, tcp_drop_unacceptable=0, tcp_drop_no_ack=0, tcp_out_of_order=0,
+    tcp_rst_rx=0, tcp_rst_tx=0, tcp_challenge_acks=0, tcp_challenge_limited=0,
+    tcp_syn_backlog_full=0, tcp_syn_table_full=0, tcp_timewait_recycled=0, tcp_retransmits=0,
+    tcp_fast_retransmits=0, tcp_timeouts=0, tcp_dup_acks=0, tcp_window_probes=0, tcp_keepalives=0,
+    tcp_connects=0, tcp_accepts=0, tcp_reorder_stored=0, tcp_reorder_delivered=0,
+    tcp_icmp_refused=0, tcp_icmp_ignored=0, tcp_sack_retransmits=0, tcp_syn_cookies=0,
+    tcp_cookie_unmatched=0, tcp_ack_limited=0, tcp_clients_waiting=0))
 
 
 class Listener:

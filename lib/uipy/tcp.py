@@ -14,8 +14,8 @@ from uipy.isn import KEY as ISN_KEY, isn_hash
 from uipy.frame import IP_SRC, IP_DST, TRANSPORT, TCP_DATA, get16, put16
 from uipy.ipv4 import PROTO_TCP
 from uipy.udp import pseudo_sum
-from uipy.stats import new_counters
 from uipy.tcp_reorder import ReorderStore
+from uipy import run
 from uipy.tcp_conn import (Conn, CONNECTED, NEWDATA, ACKED, REXMIT, POLL, CLOSED, ABORTED, TIMEDOUT,
                            ST_CLOSED, ST_SYN_SENT, ST_SYN_RCVD, ST_ESTABLISHED, ST_FIN_WAIT_1,
                            ST_FIN_WAIT_2, ST_CLOSE_WAIT, ST_CLOSING, ST_LAST_ACK, ST_TIME_WAIT,
@@ -105,12 +105,8 @@ class Tcp:
                  keepalive_ms=0, keepalive_interval_ms=10000, keepalive_count=5,
                  challenge_per_s=10, reorder_slots=None, limited_transmit=True, sws_avoid=True,
                  sack=True, early_retransmit=True, ack_gap_ms=500, wait_slots=32):
-        for name, value in (("tcp_conns", conns), ("tcp_listeners", listeners),
-                            ("tcp_queue_slots", queue_slots), ("tcp_window", window)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError("uipy: %s must be a positive int, got %r" % (name, value))
+        run("tcp_setup", "check", stack, conns, listeners, queue_slots, window)
         self.stack = stack
-        new_counters(STAT_NAMES, stack.stats)
         self.our_mss = stack.mtu - 40
         self.window = min(window, 65535)
         self.rto_initial = rto_initial
@@ -169,20 +165,7 @@ class Tcp:
         while backlog connections are held calls on_full() (if given), which may
         return a connection to give up for it (reset by the stack); else the
         client waits (its next try finds a slot)."""
-        if not 0 < port < 65536:
-            raise ValueError("uipy: TCP port %r out of range 1..65535" % (port,))
-        if backlog < 1:
-            raise ValueError("uipy: backlog must be at least 1")
-        free = -1
-        for i in range(len(self.listeners)):
-            lst = self.listeners[i]
-            if lst is not None and lst.port == port:
-                raise ValueError("uipy: TCP port %d is already listening" % port)
-            if lst is None and free < 0:
-                free = i
-        if free < 0:
-            raise ValueError("uipy: listener table full (tcp_listeners=%d)" % len(self.listeners))
-        self.listeners[free] = Listener(port, handler, backlog, min(window, 65535) or self.window, on_full)
+        run("tcp_setup", "listen", self, port, handler, backlog, window, on_full)
 
     def unlisten(self, port):
         for i in range(len(self.listeners)):

@@ -1,7 +1,7 @@
 """The ISN hash with the viper emitter: 32-bit machine words, no allocation.
 
-Imported by uipy.isn only; a SyntaxError here means the port has no native
-emitter and isn falls back to the portable form.
+Imported by uipy.tcp only; a SyntaxError here means the port has no native
+emitter and tcp falls back to the portable form.
 """
 # pyright: reportUndefinedVariable=false
 # (ptr8 and uint are viper built-ins)
@@ -11,7 +11,7 @@ import micropython
 @micropython.viper
 def isn_hash_viper(key, data, n: int, out):
     """HalfSipHash-2-4 (32-bit words) of n bytes of data (n a multiple of 4) under
-    the 8-byte key, written big-endian into out[0:4]. See uipy.isn."""
+    the 8-byte key, written big-endian into out[0:4]. See uipy.tcp."""
     k = ptr8(key)
     d = ptr8(data)
     o = ptr8(out)

@@ -9,8 +9,7 @@ Nagle's algorithm is not used: there is no coalescing send buffer to hold
 small writes back in, every conn.send() object is already a unit the
 application chose, and segments are cut at the MSS from the queued objects.
 """
-from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_sum, random_u16, copy_into
-from uipy.isn import KEY as ISN_KEY, isn_hash
+from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_sum, random_u16, copy_into, random_bytes
 from uipy.frame import IP_SRC, IP_DST, TRANSPORT, TCP_DATA, get16, put16
 from uipy.ipv4 import PROTO_TCP
 from uipy.udp import pseudo_sum
@@ -20,6 +19,16 @@ from uipy.tcp_conn import (Conn, CONNECTED, NEWDATA, ACKED, REXMIT, POLL, CLOSED
                            ST_CLOSED, ST_SYN_SENT, ST_SYN_RCVD, ST_ESTABLISHED, ST_FIN_WAIT_1,
                            ST_FIN_WAIT_2, ST_CLOSE_WAIT, ST_CLOSING, ST_LAST_ACK, ST_TIME_WAIT,
                            RECEIVING, SENDING, DRAINING, SYNCHRONIZED)
+
+# RFC 6528's keyed hash, for ISNs and SYN cookies: HalfSipHash-2-4 (SipHash on
+# 32-bit words).  The viper form allocates nothing; uipy.portable's is for
+# CPython and ports without the native emitter (its large ints are heap
+# objects on MicroPython).  Both give the same value (tested).
+ISN_KEY = bytearray(random_bytes(8))  # one secret per boot
+try:                                  # CPython: no micropython module; no native emitter: SyntaxError
+    from uipy.isn_viper import isn_hash_viper as isn_hash
+except (ImportError, SyntaxError, MemoryError, ValueError):
+    from uipy.portable import isn_hash_loop as isn_hash  # noqa: F401
 
 FIN = const(0x01)
 SYN = const(0x02)

@@ -6,9 +6,8 @@ hold these.  Functions of the Tcp engine, which they take as their first
 argument.
 """
 from uipy.compat import random_u16
-from uipy.isn import KEY as ISN_KEY, isn_hash
 from uipy.frame import TRANSPORT, get16
-from uipy.tcp import ACK, RST, SYN, MSS_FLOOR, seq_add, seq_diff
+from uipy.tcp import ACK, RST, SYN, MSS_FLOOR, ISN_KEY, isn_hash, seq_add, seq_diff
 from uipy.tcp_conn import CONNECTED, ABORTED, ST_SYN_SENT, ST_SYN_RCVD
 
 

@@ -13,7 +13,6 @@ from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_sum, random_u1
 from uipy.frame import IP_SRC, IP_DST, TRANSPORT, TCP_DATA, get16, put16
 from uipy.ipv4 import PROTO_TCP
 from uipy.udp import pseudo_sum
-from uipy.tcp_reorder import ReorderStore
 from uipy import run
 from uipy.tcp_conn import (Conn, CONNECTED, NEWDATA, ACKED, REXMIT, POLL, CLOSED, ABORTED, TIMEDOUT,
                            ST_CLOSED, ST_SYN_SENT, ST_SYN_RCVD, ST_ESTABLISHED, ST_FIN_WAIT_1,
@@ -156,7 +155,10 @@ class Tcp:
         # after one lost segment (see tcp_reorder).
         if reorder_slots is None:
             reorder_slots = max(0, self.window // self.our_mss - 1)
-        self.reorder = ReorderStore(stack, reorder_slots, self.our_mss) if reorder_slots else None
+        self.reorder = None
+        if reorder_slots:                 # imported here, as tcp_sack: only when on
+            from uipy.tcp_reorder import ReorderStore
+            self.reorder = ReorderStore(stack, reorder_slots, self.our_mss)
         self.listeners = [None] * listeners  # type: list
         self.wait_slots = wait_slots      # clients noted while their listener is full (tcp_wait)
         self.waiting = None               # ...the WaitRoom, made when first needed

@@ -12,7 +12,6 @@ application chose, and segments are cut at the MSS from the queued objects.
 from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_sum, random_u16, copy_into, random_bytes
 from uipy.frame import IP_SRC, IP_DST, TRANSPORT, TCP_DATA, get16, put16
 from uipy.ipv4 import PROTO_TCP
-from uipy.udp import pseudo_sum
 from uipy import run
 from uipy.tcp_conn import (Conn, CONNECTED, NEWDATA, ACKED, REXMIT, POLL, CLOSED, ABORTED, TIMEDOUT,
                            ST_CLOSED, ST_SYN_SENT, ST_SYN_RCVD, ST_ESTABLISHED, ST_FIN_WAIT_1,
@@ -288,8 +287,10 @@ class Tcp:
         if doff < 20 or doff > length:
             stats["tcp_drop_header"] += 1
             return
-        if sum16(buf, TRANSPORT, length, sum16(buf, IP_SRC, 8, PROTO_TCP + length)) != 0xFFFF:
-            stats["tcp_drop_checksum"] += 1         # (the inner sum: the pseudo-header)
+        # one sum from IP_SRC: the addresses (the pseudo-header's), then the
+        # segment, which ipv4 always puts right after them (options stripped)
+        if sum16(buf, IP_SRC, 8 + length, PROTO_TCP + length) != 0xFFFF:
+            stats["tcp_drop_checksum"] += 1
             return
         mss = self._parse_options(doff) if doff > 20 else 0
         if mss < 0:
@@ -560,7 +561,7 @@ class Tcp:
         buf[TRANSPORT + 14] = win >> 8
         buf[TRANSPORT + 15] = win & 0xFF
         buf[TRANSPORT + 16] = buf[TRANSPORT + 17] = buf[TRANSPORT + 18] = buf[TRANSPORT + 19] = 0
-        put16(buf, TRANSPORT + 16, ~sum16(buf, TRANSPORT, hlen, pseudo_sum(buf, hlen, PROTO_TCP)) & 0xFFFF)
+        put16(buf, TRANSPORT + 16, ~sum16(buf, IP_SRC, 8 + hlen, PROTO_TCP + hlen) & 0xFFFF)
         s.stats["tcp_syn_cookies"] += 1
         s.stats["tcp_tx"] += 1
         s.ipv4.send_reply(PROTO_TCP, hlen)
@@ -1166,11 +1167,11 @@ class Tcp:
         buf[TRANSPORT + 18] = 0
         buf[TRANSPORT + 19] = 0
         tlen = hlen + n
-        acc = sum16(buf, IP_SRC, 8, PROTO_TCP + tlen)       # the pseudo-header
+        # the pseudo-header's addresses and the segment in one sum (contiguous)
         if payload < 0:
-            v = ~sum16(buf, TRANSPORT, tlen, acc)
+            v = ~sum16(buf, IP_SRC, 8 + tlen, PROTO_TCP + tlen)
         else:
-            v = ~sum16(buf, TRANSPORT, hlen, acc + payload)
+            v = ~sum16(buf, IP_SRC, 8 + hlen, PROTO_TCP + tlen + payload)
         buf[TRANSPORT + 16] = (v >> 8) & 0xFF
         buf[TRANSPORT + 17] = v & 0xFF
         c.ack_now = False
@@ -1240,7 +1241,7 @@ class Tcp:
         put16(buf, TRANSPORT + 14, 0)
         put16(buf, TRANSPORT + 16, 0)
         put16(buf, TRANSPORT + 18, 0)
-        put16(buf, TRANSPORT + 16, ~sum16(buf, TRANSPORT, 20, pseudo_sum(buf, 20, PROTO_TCP)) & 0xFFFF)
+        put16(buf, TRANSPORT + 16, ~sum16(buf, IP_SRC, 28, PROTO_TCP + 20) & 0xFFFF)
         s.stats["tcp_rst_tx"] += 1
         s.stats["tcp_tx"] += 1
         s.ipv4.send_reply(PROTO_TCP, 20)

@@ -1081,6 +1081,8 @@ class Tcp:
             burst -= 1
             if not ok or (n == 0 and not fin) or fin or not burst:
                 break
+            if c.snd_nxt >= data_end and not c.fin_queued:
+                break                         # all sent: no second pass to find nothing
         if c.snd_wnd == 0 and c.q_count and c.q_tail > c.snd_nxt and c.snd_una == c.snd_nxt \
                 and not c.persist_on:
             # zero window with data waiting: probe instead of retransmitting

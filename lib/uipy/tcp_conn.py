@@ -45,6 +45,7 @@ RECEIVING = const((1 << ST_ESTABLISHED) | (1 << ST_FIN_WAIT_1) | (1 << ST_FIN_WA
 SENDING = const((1 << ST_ESTABLISHED) | (1 << ST_CLOSE_WAIT))
 DRAINING = const(SENDING | (1 << ST_FIN_WAIT_1) | (1 << ST_CLOSING) | (1 << ST_LAST_ACK))
 SYNCHRONIZED = const(DRAINING | (1 << ST_SYN_RCVD) | (1 << ST_FIN_WAIT_2))
+_CAN_SEND = const(SENDING | (1 << ST_SYN_SENT) | (1 << ST_SYN_RCVD))   # send() queues in these
 
 STATE_NAMES = ("CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1",
                "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT")
@@ -168,25 +169,29 @@ class Conn:
     def send(self, obj):
         """Queue obj for sending, kept by reference.  False when the queue is full
         (wait for ACKED) or a send_out segment is in flight."""
-        if not (1 << self.state) & (SENDING | (1 << ST_SYN_SENT) | (1 << ST_SYN_RCVD)) or self.fin_queued:
+        if not (1 << self.state) & _CAN_SEND or self.fin_queued:
             raise OSError(107, "uipy: connection not open for sending (%s)" % self.state_name())
-        if isinstance(obj, str):
-            obj = obj.encode()
-        elif isinstance(obj, bytearray):
-            obj = bytes(obj)           # a mutable buffer could change before it is acknowledged
+        if type(obj) is not bytes:    # (bytes, the common case, are kept as they are)
+            if isinstance(obj, str):
+                obj = obj.encode()
+            elif isinstance(obj, bytearray):
+                obj = bytes(obj)      # a mutable buffer could change before it is acknowledged
         n = len(obj)
         if n == 0:
             return True
-        if self.q_count == len(self.q_obj) or self.out_len:
+        q = self.q_obj
+        count = self.q_count
+        if count == len(q) or self.out_len:
             return False
-        slots = len(self.q_obj)
-        if self.q_count == 0:
-            self.q_start = self.q_tail
-        i = (self.q_head + self.q_count) % slots
-        self.q_obj[i] = obj
-        self.q_tail += n
-        self.q_end[i] = self.q_tail
-        self.q_count += 1
+        tail = self.q_tail
+        if count == 0:
+            self.q_start = tail
+        i = (self.q_head + count) % len(q)
+        q[i] = obj
+        tail += n
+        self.q_tail = tail
+        self.q_end[i] = tail
+        self.q_count = count + 1
         self.tcp.want_output(self)
         return True
 

@@ -7,7 +7,7 @@ above retries (TCP retransmits, the UDP application sends again).
 IPv4 addresses are held as two 16-bit halves: a 32-bit int would be a heap
 object on 32-bit MicroPython.
 """
-from uipy.compat import const, copy_into, ticks_diff
+from uipy.compat import const, copy_into, same, ticks_diff
 from uipy.frame import BROADCAST_MAC, equal_at, put16
 
 _FREE = const(0)
@@ -50,6 +50,10 @@ class Arp:
         # DEFEND_INTERVAL of our defence (RFC 5227 2.4: give the address up).
         self.watch = None
         self.defended = None              # ticks of our last defence, None: none since set
+        # our ARP reply as far as it does not depend on the request: Ethernet
+        # source and type, header, opcode, sender (us), zero padding (see clear)
+        self.reply = bytearray(60)
+        self.clear()
 
     # --- cache ---
 
@@ -72,17 +76,17 @@ class Arp:
 
     def _learn(self, i, hi, lo, now):
         """Store the sender of the ARP packet in the buffer into slot i."""
-        buf = self.stack.buf
         if i < 0:
             i = self._slot(now)
             self.used[i] = now
+            self.hi[i] = hi
+            self.lo[i] = lo
         self.state[i] = _RESOLVED
         self.refreshing[i] = 0
-        self.hi[i] = hi
-        self.lo[i] = lo
         self.stamp[i] = now
-        copy_into(self.mac, 6 * i, buf, _SHA, 6)
-        self.stack.stats["arp_learned"] += 1
+        s = self.stack
+        copy_into(self.mac, 6 * i, s.buf, _SHA, 6)
+        s.stats["arp_learned"] += 1
 
     def lookup_into(self, hi, lo, buf, off):
         """Write the MAC for hi.lo at buf[off:off+6]; its slot, or -1 when not resolved."""
@@ -108,6 +112,12 @@ class Arp:
     def clear(self):
         """Forget every entry (the address changed, or was taken away)."""
         self.defended = None
+        s = self.stack
+        t = self.reply
+        copy_into(t, 6, s.mac, 0, 6)
+        copy_into(t, 12, b"\x08\x06\x00\x01\x08\x00\x06\x04\x00\x02", 0, 10)
+        copy_into(t, _SHA, s.mac, 0, 6)
+        copy_into(t, _SPA, s.ip, 0, 4)
         for i in range(self.size):
             self.state[i] = _FREE
 
@@ -138,9 +148,8 @@ class Arp:
         buf = s.buf
         stats = s.stats
         stats["arp_rx"] += 1
-        # header fields read inline: a call costs more than the read on a board
-        if (n < _ARP_LEN or buf[14] or buf[15] != 1 or buf[16] != 8 or buf[17]
-                or buf[18] != 6 or buf[19] != 4 or buf[_SHA] & 1 or buf[_OPER]):
+        # hardware Ethernet, protocol IPv4, their sizes, the opcode's high byte
+        if n < _ARP_LEN or not same(buf, 14, b"\x00\x01\x08\x00\x06\x04\x00", 7) or buf[_SHA] & 1:
             stats["arp_drop_bad"] += 1
             return
         op = buf[_OPER + 1]
@@ -170,16 +179,35 @@ class Arp:
                 self.watch(True)
             return
         now = s.now
-        i = self.find(hi, lo)
-        if ((buf[_TPA] << 8) | buf[_TPA + 1]) != s.ip_hi or ((buf[_TPA + 2] << 8) | buf[_TPA + 3]) != s.ip_lo:
+        i = -1                            # find(hi, lo), written out: a call costs more on a board
+        for k in range(self.size):
+            if self.state[k] != _FREE and self.hi[k] == hi and self.lo[k] == lo:
+                i = k
+                break
+        if not same(buf, _TPA, s.ip, 4):
             if i >= 0 and self.state[i] == _RESOLVED:
                 self._merge(i, now)           # RFC 826: a known sender's new MAC (gratuitous ARP)
             stats["arp_drop_not_for_us"] += 1
             return
         if op == _OP_REQUEST:
             if hi | lo:                      # an RFC 5227 probe has sender 0.0.0.0
-                self._learn(i, hi, lo, now)
-            self._reply()
+                if i < 0:
+                    self._learn(i, hi, lo, now)
+                else:                        # a known sender: _learn's update, written out
+                    self.state[i] = _RESOLVED
+                    self.refreshing[i] = 0
+                    self.stamp[i] = now
+                    copy_into(self.mac, 6 * i, buf, _SHA, 6)
+                    stats["arp_learned"] += 1
+            # the reply, in place: target <- sender, Ethernet destination <-
+            # the sender's MAC, the rest from our reply's template
+            copy_into(buf, _THA, buf, _SHA, 10)
+            copy_into(buf, 0, buf, _SHA, 6)
+            t = self.reply
+            copy_into(buf, 6, t, 6, 26)
+            copy_into(buf, _ARP_LEN, t, _ARP_LEN, 18)
+            stats["arp_tx"] += 1
+            s.send_frame(60)
         elif op == _OP_REPLY:
             if i >= 0 and (self.state[i] == _PENDING or self.refreshing[i]):
                 pending = self.state[i] == _PENDING
@@ -204,19 +232,6 @@ class Arp:
             self.stack.stats["arp_updated"] += 1
         self.stamp[i] = now
         self.refreshing[i] = 0
-
-    def _reply(self):
-        """Turn the request in the buffer into our reply, in place."""
-        s = self.stack
-        buf = s.buf
-        copy_into(buf, _THA, buf, _SHA, 10)  # sender hardware + protocol -> target
-        copy_into(buf, 0, buf, _SHA, 6)      # Ethernet destination = requester
-        copy_into(buf, _SHA, s.mac, 0, 6)
-        copy_into(buf, _SPA, s.ip, 0, 4)
-        buf[_OPER + 1] = _OP_REPLY
-        copy_into(buf, 6, s.mac, 0, 6)
-        s.stats["arp_tx"] += 1
-        s.send_frame(_ARP_LEN)
 
     # --- output ---
 

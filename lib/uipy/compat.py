@@ -101,12 +101,13 @@ def random_u16():
 # copy_sum(dst, dst_off, src, src_off, n) -> copy, and sum16 of those bytes.
 # ip_header(buf, total, ident, ttl_proto): the IPv4 header at 14..33 around the
 #   addresses already in place, checksum included.
+# same(buf, off, ref, n) -> true when buf[off:off+n] equals ref's first n bytes.
 
 try:
     if not MICROPYTHON:
         raise ImportError
     from uipy.csum_viper import sum16_viper as sum16, copy_sum_viper as copy_sum, \
-        ip_header_viper as ip_header
+        ip_header_viper as ip_header, same_viper as same
     copy_into = copy_sum                  # one routine copies and sums; the sum is ignored
 except (ImportError, SyntaxError, MemoryError, ValueError):   # ValueError: .mpy of another version
-    from uipy.portable import sum16, copy_into, copy_sum, ip_header  # noqa: F401
+    from uipy.portable import sum16, copy_into, copy_sum, ip_header, same  # noqa: F401

@@ -144,3 +144,16 @@ def ip_header_viper(buf, total: int, ident: int, ttl_proto: int):
     s = ~s
     p[24] = s >> 8
     p[25] = s
+
+
+@micropython.viper
+def same_viper(buf, off: int, ref, n: int) -> int:
+    """1 when buf[off:off+n] equals the first n bytes of ref, else 0."""
+    p = ptr8(int(ptr8(buf)) + off)
+    q = ptr8(ref)
+    i = 0
+    while i < n:
+        if p[i] != q[i]:
+            return 0
+        i += 1
+    return 1

@@ -4,7 +4,7 @@ A received frame is read straight into the buffer; replies are written into
 the same buffer and sent before the next frame is read.  IP options are
 stripped on input, so every transport header starts at TRANSPORT.
 """
-from uipy.compat import const, copy_into
+from uipy.compat import const, copy_into, same
 
 FRAME_MAX = const(1514)       # Ethernet II without FCS
 FRAME_MIN = const(60)         # shorter frames are padded with zeros
@@ -43,10 +43,7 @@ def copy_within(buf, dst, src, n):
 
 def equal_at(buf, off, ref):
     """True when buf[off:off+len(ref)] == ref, without allocating."""
-    for i in range(len(ref)):
-        if buf[off + i] != ref[i]:
-            return False
-    return True
+    return same(buf, off, ref, len(ref))
 
 
 def get16(buf, off):

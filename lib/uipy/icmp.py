@@ -1,13 +1,21 @@
 """ICMP (RFC 792): echo replies built in place, our own echo requests, and
 destination-unreachable for UDP to a closed port (rate-limited, RFC 1812 4.3.2.8)."""
-from uipy.compat import const, copy_into, sum16, ticks_diff
-from uipy.frame import IP, IP_DST, TRANSPORT, ICMP_DATA, copy_within, get16, put16
-from uipy.ipv4 import PROTO_ICMP, PROTO_TCP
+from uipy.compat import const, copy_into, ip_header, sum16, ticks_diff
+from uipy.frame import copy_within, get16, put16
 
 ECHO_REPLY = const(0)
 UNREACHABLE = const(3)
 ECHO_REQUEST = const(8)
 _PORT_UNREACHABLE = const(3)
+# uipy.frame's offsets and uipy.ipv4's protocol numbers as constants the
+# compiler puts in place (an imported name is a global looked up at each use)
+_IP = const(14)
+_IP_SRC = const(26)
+_IP_DST = const(30)
+_TRANSPORT = const(34)
+_ICMP_DATA = const(42)
+_PROTO_ICMP = const(1)
+_PROTO_TCP = const(6)
 
 
 class Icmp:
@@ -33,47 +41,50 @@ class Icmp:
         if length < 8:
             stats["icmp_drop_short"] += 1
             return
-        if sum16(buf, TRANSPORT, length, 0) != 0xFFFF:
+        if sum16(buf, _TRANSPORT, length, 0) != 0xFFFF:
             stats["icmp_drop_checksum"] += 1
             return
-        kind = buf[TRANSPORT]
-        if kind == ECHO_REQUEST and buf[TRANSPORT + 1] == 0 and not broadcast:
+        kind = buf[_TRANSPORT]
+        if kind == ECHO_REQUEST and buf[_TRANSPORT + 1] == 0 and not broadcast:
             stats["icmp_echo_rx"] += 1
-            self._echo_reply(length)
+            # The reply, in place and written out (on a board a call costs
+            # more than a copy): back to the sender, from us; type 0 and the
+            # checksum adjusted (RFC 1624 eqn. 3: ~(~HC + ~0x0800 + 0), one fold
+            # is enough); a new IPv4 header around the addresses.
+            copy_into(buf, 0, buf, 6, 6)
+            copy_into(buf, 6, s.mac, 0, 6)
+            copy_into(buf, _IP_DST, buf, _IP_SRC, 4)
+            copy_into(buf, _IP_SRC, s.ip, 0, 4)
+            buf[_TRANSPORT] = ECHO_REPLY
+            c = (((buf[_TRANSPORT + 2] << 8) | buf[_TRANSPORT + 3]) ^ 0xFFFF) + (~(ECHO_REQUEST << 8) & 0xFFFF)
+            c = ((c & 0xFFFF) + (c >> 16)) ^ 0xFFFF
+            buf[_TRANSPORT + 2] = c >> 8
+            buf[_TRANSPORT + 3] = c & 0xFF
+            ip = s.ipv4
+            ident = ip.ident
+            ip.ident = (ident + 1) & 0xFFFF
+            ip_header(buf, length + 20, ident, (ip.ttl << 8) | _PROTO_ICMP)   # Ethernet type stays IPv4
+            stats["ip_tx"] += 1
+            stats["icmp_tx"] += 1
+            s.send_frame(_TRANSPORT + length)
         elif kind == ECHO_REPLY:
             stats["icmp_echo_reply_rx"] += 1
             self._echo_reply_in(length)
         elif kind == UNREACHABLE:
             stats["icmp_unreach_rx"] += 1
-            q = TRANSPORT + 8             # the quoted IP header of what we sent
-            if length >= 36 and buf[q + 9] == PROTO_TCP and s.tcp is not None and not broadcast:
-                s.tcp.icmp_unreachable(buf[TRANSPORT + 1], q, length - 8)
+            q = _TRANSPORT + 8             # the quoted IP header of what we sent
+            if length >= 36 and buf[q + 9] == _PROTO_TCP and s.tcp is not None and not broadcast:
+                s.tcp.icmp_unreachable(buf[_TRANSPORT + 1], q, length - 8)
         else:
             stats["icmp_drop_type"] += 1
 
-    def _echo_reply(self, length):
-        """Turn the echo request into its reply in place: swap the addresses, change
-        the type and adjust the checksum incrementally (RFC 1624, eqn. 3)."""
-        s = self.stack
-        buf = s.buf
-        ip = s.ipv4
-        ip.prepare_reply()
-        buf[TRANSPORT] = ECHO_REPLY
-        c = (~((buf[TRANSPORT + 2] << 8) | buf[TRANSPORT + 3]) & 0xFFFF) + (~(ECHO_REQUEST << 8) & 0xFFFF)
-        c = (c & 0xFFFF) + (c >> 16)
-        c = ~((c & 0xFFFF) + (c >> 16))
-        buf[TRANSPORT + 2] = (c >> 8) & 0xFF
-        buf[TRANSPORT + 3] = c & 0xFF
-        s.stats["icmp_tx"] += 1
-        s.send_frame(ip.finish(PROTO_ICMP, length))
-
     def _echo_reply_in(self, length):
         buf = self.stack.buf
-        if get16(buf, TRANSPORT + 4) != self.ident or length < 12 or self.on_echo_reply is None:
+        if get16(buf, _TRANSPORT + 4) != self.ident or length < 12 or self.on_echo_reply is None:
             return
-        sent = ((buf[ICMP_DATA] & 0x3F) << 24) | (buf[ICMP_DATA + 1] << 16) | get16(buf, ICMP_DATA + 2)
-        copy_into(self._src, 0, buf, IP + 12, 4)
-        self.on_echo_reply(self._src, get16(buf, TRANSPORT + 6), ticks_diff(self.stack.now, sent))
+        sent = ((buf[_ICMP_DATA] & 0x3F) << 24) | (buf[_ICMP_DATA + 1] << 16) | get16(buf, _ICMP_DATA + 2)
+        copy_into(self._src, 0, buf, _IP + 12, 4)
+        self.on_echo_reply(self._src, get16(buf, _TRANSPORT + 6), ticks_diff(self.stack.now, sent))
 
     def ping(self, ip, seq, size=32):
         """Send an echo request to ip (4 bytes) carrying size data bytes (the first
@@ -81,21 +92,21 @@ class Icmp:
         s = self.stack
         buf = s.buf
         size = max(4, min(size, s.mtu - 28))
-        copy_into(buf, IP_DST, ip, 0, 4)
-        buf[TRANSPORT] = ECHO_REQUEST
-        buf[TRANSPORT + 1] = 0
-        put16(buf, TRANSPORT + 2, 0)
-        put16(buf, TRANSPORT + 4, self.ident)
-        put16(buf, TRANSPORT + 6, seq & 0xFFFF)
+        copy_into(buf, _IP_DST, ip, 0, 4)
+        buf[_TRANSPORT] = ECHO_REQUEST
+        buf[_TRANSPORT + 1] = 0
+        put16(buf, _TRANSPORT + 2, 0)
+        put16(buf, _TRANSPORT + 4, self.ident)
+        put16(buf, _TRANSPORT + 6, seq & 0xFFFF)
         now = s.now
-        buf[ICMP_DATA] = (now >> 24) & 0xFF
-        buf[ICMP_DATA + 1] = (now >> 16) & 0xFF
-        put16(buf, ICMP_DATA + 2, now & 0xFFFF)
+        buf[_ICMP_DATA] = (now >> 24) & 0xFF
+        buf[_ICMP_DATA + 1] = (now >> 16) & 0xFF
+        put16(buf, _ICMP_DATA + 2, now & 0xFFFF)
         for k in range(4, size):
-            buf[ICMP_DATA + k] = k & 0xFF
-        put16(buf, TRANSPORT + 2, ~sum16(buf, TRANSPORT, 8 + size, 0) & 0xFFFF)
+            buf[_ICMP_DATA + k] = k & 0xFF
+        put16(buf, _TRANSPORT + 2, ~sum16(buf, _TRANSPORT, 8 + size, 0) & 0xFFFF)
         s.stats["icmp_tx"] += 1
-        return s.ipv4.send(PROTO_ICMP, 8 + size)
+        return s.ipv4.send(_PROTO_ICMP, 8 + size)
 
     def port_unreachable(self, length):
         """Answer the UDP datagram in the buffer (length bytes after the IP header)
@@ -110,17 +121,17 @@ class Icmp:
         head = min(8, length)
         if ip.orig_at == s.stats["ip_rx"]:    # it came with options: quote its header as it was
             quoted = ip.orig_len + head
-            copy_into(buf, TRANSPORT + 8 + ip.orig_len, buf, TRANSPORT, head)
-            copy_into(buf, TRANSPORT + 8, ip.orig, 0, ip.orig_len)
+            copy_into(buf, _TRANSPORT + 8 + ip.orig_len, buf, _TRANSPORT, head)
+            copy_into(buf, _TRANSPORT + 8, ip.orig, 0, ip.orig_len)
         else:
             quoted = 20 + head
-            copy_within(buf, TRANSPORT + 8, IP, quoted)
+            copy_within(buf, _TRANSPORT + 8, _IP, quoted)
         s.ipv4.prepare_reply()
-        buf[TRANSPORT] = UNREACHABLE
-        buf[TRANSPORT + 1] = _PORT_UNREACHABLE
+        buf[_TRANSPORT] = UNREACHABLE
+        buf[_TRANSPORT + 1] = _PORT_UNREACHABLE
         for k in range(2, 8):
-            buf[TRANSPORT + k] = 0
-        put16(buf, TRANSPORT + 2, ~sum16(buf, TRANSPORT, 8 + quoted, 0) & 0xFFFF)
+            buf[_TRANSPORT + k] = 0
+        put16(buf, _TRANSPORT + 2, ~sum16(buf, _TRANSPORT, 8 + quoted, 0) & 0xFFFF)
         s.stats["icmp_unreach_tx"] += 1
         s.stats["icmp_tx"] += 1
-        s.ipv4.send_reply(PROTO_ICMP, 8 + quoted)
+        s.ipv4.send_reply(_PROTO_ICMP, 8 + quoted)

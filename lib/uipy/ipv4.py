@@ -1,12 +1,18 @@
 """IPv4 (RFC 791): input validation and dispatch, header output and next-hop routing."""
-from uipy.compat import const, copy_into, ip_header, sum16
-from uipy.frame import IP, IP_SRC, IP_DST, TRANSPORT, BROADCAST_MAC, copy_within, get16, put16
+from uipy.compat import const, copy_into, ip_header, same, sum16
+from uipy.frame import BROADCAST_MAC, copy_within, get16, put16
 
 PROTO_ICMP = const(1)
 PROTO_TCP = const(6)
 PROTO_UDP = const(17)
 
 _TTL = const(64)
+# frame offsets (uipy.frame's), here as constants the compiler puts in place:
+# an imported name is a global looked up at each use
+_IP = const(14)
+_IP_SRC = const(26)
+_IP_DST = const(30)
+_TRANSPORT = const(34)
 
 
 def ip_bytes(value, what="address"):
@@ -57,24 +63,42 @@ class Ipv4:
     def input(self, n):
         s = self.stack
         buf = s.buf
+        s.stats["ip_rx"] += 1
+        # The common datagram in one test (on a board each call and each
+        # statement costs more than a byte read): a 20-byte header, whole and
+        # unfragmented, unicast to us in a unicast frame, from a source we may
+        # answer (not 0/8, 127/8, multicast, a subnet broadcast), good checksum.
+        # Anything else is examined (and its drop counted) by _input.
+        total = (buf[_IP + 2] << 8) | buf[_IP + 3]
+        if buf[_IP] == 0x45 and 20 <= total <= n - _IP and not (buf[_IP + 6] & 0x3F or buf[_IP + 7] or buf[0] & 1) \
+                and same(buf, _IP_DST, s.ip, 4) and s.configured and 0 < buf[_IP_SRC] < 224 and buf[_IP_SRC] != 127 and \
+                ((buf[_IP_SRC + 2] << 8) | buf[_IP_SRC + 3] | s.mask_lo) != 0xFFFF and sum16(buf, _IP, 20, 0) == 0xFFFF:
+            handler = self.handlers.get(buf[_IP + 9])
+            if handler is not None:
+                handler(total - 20, 0)
+                return
+        self._input(n)
+
+    def _input(self, n):
+        s = self.stack
+        buf = s.buf
         stats = s.stats
-        stats["ip_rx"] += 1
-        if n < TRANSPORT or buf[IP] >> 4 != 4:
+        if n < _TRANSPORT or buf[_IP] >> 4 != 4:
             stats["ip_drop_header"] += 1
             return
-        hlen = (buf[IP] & 0x0F) * 4
-        total = (buf[IP + 2] << 8) | buf[IP + 3]
-        if hlen < 20 or total < hlen or IP + total > n:
+        hlen = (buf[_IP] & 0x0F) * 4
+        total = (buf[_IP + 2] << 8) | buf[_IP + 3]
+        if hlen < 20 or total < hlen or _IP + total > n:
             stats["ip_drop_header"] += 1
             return
-        if sum16(buf, IP, hlen, 0) != 0xFFFF:
+        if sum16(buf, _IP, hlen, 0) != 0xFFFF:
             stats["ip_drop_checksum"] += 1
             return
-        if not self._source_ok((buf[IP_SRC] << 8) | buf[IP_SRC + 1], (buf[IP_SRC + 2] << 8) | buf[IP_SRC + 3]):
+        if not self._source_ok((buf[_IP_SRC] << 8) | buf[_IP_SRC + 1], (buf[_IP_SRC + 2] << 8) | buf[_IP_SRC + 3]):
             stats["ip_drop_source"] += 1
             return
-        hi = (buf[IP_DST] << 8) | buf[IP_DST + 1]
-        lo = (buf[IP_DST + 2] << 8) | buf[IP_DST + 3]
+        hi = (buf[_IP_DST] << 8) | buf[_IP_DST + 1]
+        lo = (buf[_IP_DST + 2] << 8) | buf[_IP_DST + 3]
         if hi == s.ip_hi and lo == s.ip_lo and (hi | lo):
             if buf[0] & 1:                    # unicast IP in a link-layer broadcast (RFC 1122 3.3.6)
                 stats["ip_drop_link_broadcast"] += 1
@@ -82,8 +106,8 @@ class Ipv4:
             broadcast = 0                     # ours: the common case, decided here
         else:
             broadcast = self._dest_kind(hi, lo)
-        if broadcast < 0 and (s.ip_hi | s.ip_lo) == 0 and buf[IP + 9] == PROTO_UDP and \
-                n >= IP + hlen + 4 and get16(buf, IP + hlen + 2) == 68:
+        if broadcast < 0 and (s.ip_hi | s.ip_lo) == 0 and buf[_IP + 9] == PROTO_UDP and \
+                n >= _IP + hlen + 4 and get16(buf, _IP + hlen + 2) == 68:
             broadcast = 0                 # no address yet: a DHCP server may answer unicast
         if broadcast < 0:
             stats["ip_drop_not_for_us"] += 1
@@ -91,11 +115,11 @@ class Ipv4:
         if hlen > 20:
             self._strip_options(hlen, total)
             total -= hlen - 20
-        if buf[IP + 6] & 0x3F or buf[IP + 7]:  # more-fragments flag or an offset
+        if buf[_IP + 6] & 0x3F or buf[_IP + 7]:  # more-fragments flag or an offset
             total = self._fragment(total - 20) + 20
             if total < 20:
                 return
-        handler = self.handlers.get(buf[IP + 9])
+        handler = self.handlers.get(buf[_IP + 9])
         if handler is None:
             stats["ip_drop_proto"] += 1
             return
@@ -185,12 +209,12 @@ class Ipv4:
         buf = self.stack.buf
         if self.orig is None:
             self.orig = bytearray(60)
-        copy_into(self.orig, 0, buf, IP, hlen)    # an ICMP error quotes it unchanged
+        copy_into(self.orig, 0, buf, _IP, hlen)    # an ICMP error quotes it unchanged
         self.orig_len = hlen
         self.orig_at = self.stack.stats["ip_rx"]
-        copy_within(buf, TRANSPORT, IP + hlen, total - hlen)
-        buf[IP] = 0x45
-        put16(buf, IP + 2, total - hlen + 20)
+        copy_within(buf, _TRANSPORT, _IP + hlen, total - hlen)
+        buf[_IP] = 0x45
+        put16(buf, _IP + 2, total - hlen + 20)
         self.stack.stats["ip_options_stripped"] += 1
 
     # --- output ---
@@ -199,8 +223,8 @@ class Ipv4:
         """Address the packet in the buffer back to its sender (IP and Ethernet)."""
         s = self.stack
         buf = s.buf
-        copy_into(buf, IP_DST, buf, IP_SRC, 4)
-        copy_into(buf, IP_SRC, s.ip, 0, 4)
+        copy_into(buf, _IP_DST, buf, _IP_SRC, 4)
+        copy_into(buf, _IP_SRC, s.ip, 0, 4)
         copy_into(buf, 0, buf, 6, 6)
 
     def finish(self, proto, payload_len, ttl=0):
@@ -215,7 +239,7 @@ class Ipv4:
         buf[12] = 0x08
         buf[13] = 0x00
         s.stats["ip_tx"] += 1
-        return TRANSPORT + payload_len
+        return _TRANSPORT + payload_len
 
     def send_reply(self, proto, payload_len):
         """Send a reply prepared with prepare_reply (Ethernet destination known)."""
@@ -240,10 +264,10 @@ class Ipv4:
         s = self.stack
         buf = s.buf
         self.arp_pending = False
-        copy_into(buf, IP_SRC, s.ip, 0, 4)
+        copy_into(buf, _IP_SRC, s.ip, 0, 4)
         n = self.finish(proto, payload_len, ttl)
-        hi = (buf[IP_DST] << 8) | buf[IP_DST + 1]
-        lo = (buf[IP_DST + 2] << 8) | buf[IP_DST + 3]
+        hi = (buf[_IP_DST] << 8) | buf[_IP_DST + 1]
+        lo = (buf[_IP_DST + 2] << 8) | buf[_IP_DST + 3]
         if hi == self._hop_dst_hi and lo == self._hop_dst_lo and s.arp.mac_into(self._hop_slot, self._hop_hi,
                                                                                self._hop_lo, buf, 0):
             return s.send_frame(n)            # the same destination as last time, still resolved

@@ -74,6 +74,21 @@ def ip_header_loop(buf, total, ident, ttl_proto):
 ip_header = ip_header_loop
 
 
+def same_loop(buf, off, ref, n):
+    for i in range(n):
+        if buf[off + i] != ref[i]:
+            return False
+    return True
+
+
+def same_slice(buf, off, ref, n):
+    """CPython: one comparison at C speed (the slices are garbage, fine there)."""
+    return buf[off:off + n] == ref[:n]
+
+
+same = same_loop if MICROPYTHON else same_slice
+
+
 # --- HalfSipHash-2-4 for uipy.isn (large ints: heap objects on MicroPython) ---
 
 def _rotl(v, r):

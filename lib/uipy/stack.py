@@ -1,17 +1,19 @@
 """The Stack: configuration, the Ethernet layer, poll() and the periodic tick."""
 from uipy import compat
-from uipy.compat import copy_into, ticks_add, ticks_diff
-from uipy.frame import FRAME_MAX, FRAME_MIN, new_buffer
+from uipy.compat import const, copy_into, same, ticks_add, ticks_diff
+from uipy.frame import BROADCAST_MAC, new_buffer
 from uipy.stats import new_counters
 from uipy.arp import Arp
 from uipy.ipv4 import Ipv4, ip_bytes, ip_str, PROTO_ICMP, PROTO_UDP, PROTO_TCP
 from uipy.icmp import Icmp
 from uipy.udp import Udp
 
-_PAD = bytes(FRAME_MIN)            # zeros for padding short frames
+_FRAME_MAX = const(1514)         # uipy.frame's, as constants put in place by the compiler
+_FRAME_MIN = const(60)
+_PAD = bytes(_FRAME_MIN)            # zeros for padding short frames
 
-ETHERTYPE_IPV4 = 0x0800
-ETHERTYPE_ARP = 0x0806
+ETHERTYPE_IPV4 = const(0x0800)
+ETHERTYPE_ARP = const(0x0806)
 
 
 def _check_mac(mac):
@@ -53,12 +55,10 @@ class Stack:
                 raise ValueError("uipy: %s must be a positive int, got %r" % (name, value))
         self.nic = nic
         self.mac = _check_mac(getattr(nic, "mac", None))
-        m = self.mac                  # in 16-bit halves: the input test compares ints
-        self._mac0, self._mac1, self._mac2 = (m[0] << 8) | m[1], (m[2] << 8) | m[3], (m[4] << 8) | m[5]
         self.clock = clock or compat.ticks_ms
         self.now = self.clock()
         self.buf, self.mv = new_buffer()
-        self.mtu = FRAME_MAX - 14
+        self.mtu = _FRAME_MAX - 14
         self.stats = new_counters()
         self.tick_ms = tick_ms
         self.poll_budget = poll_budget
@@ -157,14 +157,34 @@ class Stack:
         nic = self.nic
         mv = self.mv
         handled = 0
-        self.now = self.clock()
-        while handled < self.poll_budget:
+        now = self.now = self.clock()
+        budget = self.poll_budget
+        while handled < budget:
             n = nic.recv_into(mv)
             if not n:
                 break
             handled += 1
+            buf = self.buf
+            stats = self.stats
+            stats["rx_frames"] += 1
+            # The Ethernet layer, written out (a call costs more than these tests
+            # on a board): length, destination (ours, broadcast or a joined
+            # multicast group), then the type.
             try:
-                self.input(n)
+                kind = (buf[12] << 8) | buf[13]
+                if n < 14:
+                    stats["drop_short"] += 1
+                elif n > _FRAME_MAX:
+                    stats["drop_oversize"] += 1
+                elif not ((same(buf, 0, BROADCAST_MAC, 6) or self.ipv4.group_mac(buf)) if buf[0] & 1
+                          else same(buf, 0, self.mac, 6)):
+                    stats["drop_not_for_us"] += 1
+                elif kind == ETHERTYPE_IPV4:
+                    self.ipv4.input(n)
+                elif kind == ETHERTYPE_ARP:
+                    self.arp.input(n)
+                else:
+                    stats["drop_ethertype"] += 1
             except Exception as e:           # a bug or a handler's error: count, keep going
                 self.stats["handler_errors"] += 1
                 self.last_error = e
@@ -175,10 +195,10 @@ class Stack:
             except Exception as e:
                 self.stats["handler_errors"] += 1
                 self.last_error = e
-        if ticks_diff(self.now, self._next_tick) >= 0:
-            self._next_tick = ticks_add(self.now, self.tick_ms)
+        if ticks_diff(now, self._next_tick) >= 0:
+            self._next_tick = ticks_add(now, self.tick_ms)
             try:
-                self.tick(self.now)
+                self.tick(now)
             except Exception as e:
                 self.stats["handler_errors"] += 1
                 self.last_error = e
@@ -197,35 +217,6 @@ class Stack:
         for fn in self.tickers:
             fn(now)
 
-    def input(self, n):
-        """Handle one received frame of n bytes in the buffer."""
-        buf = self.buf
-        stats = self.stats
-        stats["rx_frames"] += 1
-        if n < 14:
-            stats["drop_short"] += 1
-            return
-        if n > FRAME_MAX:
-            stats["drop_oversize"] += 1
-            return
-        if buf[0] & 1:
-            if not (buf[0] == 0xFF and buf[1] == 0xFF and buf[2] == 0xFF and
-                    buf[3] == 0xFF and buf[4] == 0xFF and buf[5] == 0xFF) and \
-                    not self.ipv4.group_mac(buf):
-                stats["drop_not_for_us"] += 1     # a multicast group we have not joined
-                return
-        elif ((buf[0] << 8) | buf[1]) != self._mac0 or ((buf[2] << 8) | buf[3]) != self._mac1 \
-                or ((buf[4] << 8) | buf[5]) != self._mac2:
-            stats["drop_not_for_us"] += 1
-            return
-        kind = (buf[12] << 8) | buf[13]
-        if kind == ETHERTYPE_IPV4:
-            self.ipv4.input(n)
-        elif kind == ETHERTYPE_ARP:
-            self.arp.input(n)
-        else:
-            stats["drop_ethertype"] += 1
-
     def view(self, start, n):
         """A memoryview of n bytes of the buffer from start, for handing received
         data to applications.  Reused while start and length repeat (steady
@@ -238,9 +229,9 @@ class Stack:
 
     def send_frame(self, n):
         """Send the first n bytes of the buffer as one frame (padded to 60)."""
-        if n < FRAME_MIN:                 # pad with zeros: one copy, not a byte loop
-            copy_into(self.buf, n, _PAD, 0, FRAME_MIN - n)
-            n = FRAME_MIN
+        if n < _FRAME_MIN:                 # pad with zeros: one copy, not a byte loop
+            copy_into(self.buf, n, _PAD, 0, _FRAME_MIN - n)
+            n = _FRAME_MIN
         self.stats["tx_frames"] += 1
         if self.nic.send(self.mv, n) is False:
             self.stats["tx_errors"] += 1

@@ -255,3 +255,18 @@ def test_peer_mss_limits_segment_size():
     rec.conn.send(b"m" * 2500)
     sizes = [len(tcp_of(f).payload) for f in nic.take()]
     assert sizes == [1000, 1000, 500]
+
+
+def test_tcp_module_constants_agree_with_their_sources():
+    """uipy.tcp keeps frame offsets, the protocol number and tcp_conn's event
+    and state numbers as its own const()s (folded in place on MicroPython,
+    where an imported name is a global lookup at each use): they must agree."""
+    from uipy import frame, ipv4, tcp, tcp_conn
+    for name in ("IP_SRC", "IP_DST", "TRANSPORT", "TCP_DATA"):
+        assert getattr(tcp, "_" + name) == getattr(frame, name), name
+    assert tcp._PROTO_TCP == ipv4.PROTO_TCP
+    for name in ("CONNECTED", "NEWDATA", "ACKED", "REXMIT", "POLL", "CLOSED", "ABORTED", "TIMEDOUT",
+                 "ST_CLOSED", "ST_SYN_SENT", "ST_SYN_RCVD", "ST_ESTABLISHED", "ST_FIN_WAIT_1",
+                 "ST_FIN_WAIT_2", "ST_CLOSE_WAIT", "ST_CLOSING", "ST_LAST_ACK", "ST_TIME_WAIT",
+                 "RECEIVING", "SENDING", "DRAINING", "SYNCHRONIZED"):
+        assert getattr(tcp, "_" + name) == getattr(tcp_conn, name), name

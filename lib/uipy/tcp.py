@@ -10,13 +10,41 @@ small writes back in, every conn.send() object is already a unit the
 application chose, and segments are cut at the MSS from the queued objects.
 """
 from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_sum, random_u16, copy_into, random_bytes
-from uipy.frame import IP_SRC, IP_DST, TRANSPORT, TCP_DATA, get16, put16
-from uipy.ipv4 import PROTO_TCP
 from uipy import run
-from uipy.tcp_conn import (Conn, CONNECTED, NEWDATA, ACKED, REXMIT, POLL, CLOSED, ABORTED, TIMEDOUT,
-                           ST_CLOSED, ST_SYN_SENT, ST_SYN_RCVD, ST_ESTABLISHED, ST_FIN_WAIT_1,
-                           ST_FIN_WAIT_2, ST_CLOSE_WAIT, ST_CLOSING, ST_LAST_ACK, ST_TIME_WAIT,
-                           RECEIVING, SENDING, DRAINING, SYNCHRONIZED)
+from uipy.frame import get16, put16
+from uipy.tcp_conn import Conn
+
+# Frame offsets, the protocol number and tcp_conn's event and state numbers
+# as constants of this module: the compiler puts their values in place, where
+# an imported name is a global looked up at each use (many per segment).
+# uipy.frame, uipy.ipv4 and uipy.tcp_conn define them; a test checks they agree.
+_IP_SRC = const(26)
+_IP_DST = const(30)
+_TRANSPORT = const(34)
+_TCP_DATA = const(54)
+_PROTO_TCP = const(6)
+_CONNECTED = const(1)
+_NEWDATA = const(2)
+_ACKED = const(4)
+_REXMIT = const(8)
+_POLL = const(16)
+_CLOSED = const(32)
+_ABORTED = const(64)
+_TIMEDOUT = const(128)
+_ST_CLOSED = const(0)
+_ST_SYN_SENT = const(2)
+_ST_SYN_RCVD = const(3)
+_ST_ESTABLISHED = const(4)
+_ST_FIN_WAIT_1 = const(5)
+_ST_FIN_WAIT_2 = const(6)
+_ST_CLOSE_WAIT = const(7)
+_ST_CLOSING = const(8)
+_ST_LAST_ACK = const(9)
+_ST_TIME_WAIT = const(10)
+_RECEIVING = const((1 << 4) | (1 << 5) | (1 << 6))
+_SENDING = const((1 << 4) | (1 << 7))
+_DRAINING = const(_SENDING | (1 << 5) | (1 << 8) | (1 << 9))
+_SYNCHRONIZED = const(_DRAINING | (1 << 3) | (1 << 6))
 
 # RFC 6528's keyed hash, for ISNs and SYN cookies: HalfSipHash-2-4 (SipHash on
 # 32-bit words).  The viper form allocates nothing; uipy.portable's is for
@@ -144,7 +172,7 @@ class Tcp:
         self.challenge_per_s = challenge_per_s
         self.challenge_budget = challenge_per_s
         self._budget_at = stack.now
-        self.out_view = stack.mv[TCP_DATA:TCP_DATA + self.our_mss]
+        self.out_view = stack.mv[_TCP_DATA:_TCP_DATA + self.our_mss]
         self.conns = [Conn(self, queue_slots) for _ in range(conns)]
         self._hash_in = bytearray(20)     # addresses and ports (an ISN), + peer's ISN, time (a cookie)
         self._isn_out = bytearray(4)
@@ -227,18 +255,18 @@ class Tcp:
         wake = self.wakeups
         self.wakeups = False
         for c in self.conns:
-            if c.state == ST_CLOSED:
+            if c.state == _ST_CLOSED:
                 continue
-            if wake and c.woken and (1 << c.state) & SENDING:
+            if wake and c.woken and (1 << c.state) & _SENDING:
                 c.woken = False
-                self._notify(c, POLL)
+                self._notify(c, _POLL)
                 c.output_pending = True
             if c.output_pending:
                 c.output_pending = False
                 self.output(c)
 
     def abort(self, c):
-        if (1 << c.state) & SYNCHRONIZED:
+        if (1 << c.state) & _SYNCHRONIZED:
             self._send_rst(c)
         self.release(c)
 
@@ -259,7 +287,7 @@ class Tcp:
         if c.listener is None:
             self._slot_freed()            # a table slot (the listener's was freed before)
         self.let_go(c)
-        c.state = ST_CLOSED
+        c.state = _ST_CLOSED
         for i in range(len(c.q_obj)):
             c.q_obj[i] = None
         c.q_count = 0
@@ -283,42 +311,42 @@ class Tcp:
         if length < 20:
             stats["tcp_drop_header"] += 1
             return
-        doff = (buf[TRANSPORT + 12] >> 4) * 4
+        doff = (buf[_TRANSPORT + 12] >> 4) * 4
         if doff < 20 or doff > length:
             stats["tcp_drop_header"] += 1
             return
-        # one sum from IP_SRC: the addresses (the pseudo-header's), then the
+        # one sum from _IP_SRC: the addresses (the pseudo-header's), then the
         # segment, which ipv4 always puts right after them (options stripped)
-        if sum16(buf, IP_SRC, 8 + length, PROTO_TCP + length) != 0xFFFF:
+        if sum16(buf, _IP_SRC, 8 + length, _PROTO_TCP + length) != 0xFFFF:
             stats["tcp_drop_checksum"] += 1
             return
         mss = self._parse_options(doff) if doff > 20 else 0
         if mss < 0:
             stats["tcp_drop_options"] += 1
             return
-        sport = (buf[TRANSPORT] << 8) | buf[TRANSPORT + 1]
-        dport = (buf[TRANSPORT + 2] << 8) | buf[TRANSPORT + 3]
-        hi = (buf[IP_SRC] << 8) | buf[IP_SRC + 1]
-        lo = (buf[IP_SRC + 2] << 8) | buf[IP_SRC + 3]
-        flags = buf[TRANSPORT + 13]
+        sport = (buf[_TRANSPORT] << 8) | buf[_TRANSPORT + 1]
+        dport = (buf[_TRANSPORT + 2] << 8) | buf[_TRANSPORT + 3]
+        hi = (buf[_IP_SRC] << 8) | buf[_IP_SRC + 1]
+        lo = (buf[_IP_SRC + 2] << 8) | buf[_IP_SRC + 3]
+        flags = buf[_TRANSPORT + 13]
         c = self._last                      # the connection of the previous segment, most likely
-        if c is None or c.state == ST_CLOSED or c.lport != dport or c.rport != sport or \
+        if c is None or c.state == _ST_CLOSED or c.lport != dport or c.rport != sport or \
                 c.rip_lo != lo or c.rip_hi != hi:
             c = self._find(hi, lo, sport, dport)
             self._last = c
         self.busy = True
         try:
-            if c is not None and c.state == ST_TIME_WAIT and flags & (SYN | ACK) == SYN and \
-                    seq_diff(get16(buf, TRANSPORT + 4), get16(buf, TRANSPORT + 6),
+            if c is not None and c.state == _ST_TIME_WAIT and flags & (SYN | ACK) == SYN and \
+                    seq_diff(get16(buf, _TRANSPORT + 4), get16(buf, _TRANSPORT + 6),
                              c.rcv_base_hi, c.rcv_base_lo) > c.rcv_nxt:
                 self.release(c)           # RFC 6191 style: a new incarnation may reuse the pair
                 stats["tcp_timewait_recycled"] += 1
                 c = None
             if c is None:
                 self._no_connection(length, doff, flags, mss, hi, lo, sport, dport)
-            elif c.state == ST_ESTABLISHED and flags & ~PSH == ACK and self._predicted(c, length, doff):
+            elif c.state == _ST_ESTABLISHED and flags & ~PSH == ACK and self._predicted(c, length, doff):
                 pass                      # the common case, done by header prediction
-            elif c.state == ST_SYN_SENT:
+            elif c.state == _ST_SYN_SENT:
                 self._more().syn_sent(self, c, length, doff, flags, mss)
             else:
                 self._segment(c, length, doff, flags)
@@ -332,15 +360,15 @@ class Tcp:
         held out of order. Does what _segment would do, with a fraction of the
         work; False (nothing changed) sends the segment down the full path."""
         buf = self.stack.buf
-        d_lo = ((buf[TRANSPORT + 6] << 8) | buf[TRANSPORT + 7]) - c.rcv_base_lo
-        d_hi = ((buf[TRANSPORT + 4] << 8) | buf[TRANSPORT + 5]) - c.rcv_base_hi
+        d_lo = ((buf[_TRANSPORT + 6] << 8) | buf[_TRANSPORT + 7]) - c.rcv_base_lo
+        d_hi = ((buf[_TRANSPORT + 4] << 8) | buf[_TRANSPORT + 5]) - c.rcv_base_hi
         if d_lo < 0:
             d_lo += 0x10000
             d_hi -= 1
         if ((d_hi & 0xFFFF) << 16) + d_lo != c.rcv_nxt:
             return False
-        a_lo = ((buf[TRANSPORT + 10] << 8) | buf[TRANSPORT + 11]) - c.snd_base_lo
-        a_hi = ((buf[TRANSPORT + 8] << 8) | buf[TRANSPORT + 9]) - c.snd_base_hi
+        a_lo = ((buf[_TRANSPORT + 10] << 8) | buf[_TRANSPORT + 11]) - c.snd_base_lo
+        a_hi = ((buf[_TRANSPORT + 8] << 8) | buf[_TRANSPORT + 9]) - c.snd_base_hi
         if a_lo < 0:
             a_lo += 0x10000
             a_hi -= 1
@@ -349,7 +377,7 @@ class Tcp:
             return False
         ack = (a_hi << 16) + a_lo
         dlen = length - doff
-        wnd = (buf[TRANSPORT + 14] << 8) | buf[TRANSPORT + 15]
+        wnd = (buf[_TRANSPORT + 14] << 8) | buf[_TRANSPORT + 15]
         if ack < c.snd_una or ack > c.snd_max or (dlen == 0 and ack == c.snd_una) or \
                 wnd == 0 or c.persist_on or c.in_recovery or c.dupacks or c.fin_queued or \
                 c.stopped or dlen > c.window or c.resend_head or c.fin_at or \
@@ -365,8 +393,8 @@ class Tcp:
         now = self.stack.now
         if dlen:
             c.rcv_nxt = seq + dlen
-            c.data = self.stack.view(TRANSPORT + doff, dlen)
-            events |= NEWDATA
+            c.data = self.stack.view(_TRANSPORT + doff, dlen)
+            events |= _NEWDATA
             self._ack_in_order(c, now)
         c.last_rx = now
         c.keepalive_probes = 0
@@ -374,7 +402,7 @@ class Tcp:
             if c.handler is not None:
                 c.handler(c, events)
             c.data = None
-        if c.state != ST_CLOSED:
+        if c.state != _ST_CLOSED:
             if c.ack_now or c.q_count or c.out_len or c.fin_queued:
                 self.output(c)                # else there is nothing to send
             if c.rcv_nxt > _REBASE:
@@ -399,8 +427,8 @@ class Tcp:
     def _parse_options(self, doff):
         """The peer's MSS from the options, 0 when absent, -1 when malformed."""
         buf = self.stack.buf
-        i = TRANSPORT + 20
-        end = TRANSPORT + doff
+        i = _TRANSPORT + 20
+        end = _TRANSPORT + doff
         mss = 0
         self._sack_perm = False
         self.sack_len = 0
@@ -430,7 +458,7 @@ class Tcp:
 
     def _find(self, hi, lo, rport, lport):
         for c in self.conns:
-            if c.state != ST_CLOSED and c.lport == lport and c.rport == rport and \
+            if c.state != _ST_CLOSED and c.lport == lport and c.rport == rport and \
                     c.rip_lo == lo and c.rip_hi == hi:
                 return c
         return None
@@ -479,18 +507,18 @@ class Tcp:
         return d
 
     def _syn_options(self, sack):
-        """The options of a SYN or SYN-ACK at TCP_DATA: our MSS, and SACK-permitted
+        """The options of a SYN or SYN-ACK at _TCP_DATA: our MSS, and SACK-permitted
         when sack; returns the header length."""
         buf = self.stack.buf
-        buf[TCP_DATA] = 2                     # MSS
-        buf[TCP_DATA + 1] = 4
-        put16(buf, TCP_DATA + 2, self.our_mss)
+        buf[_TCP_DATA] = 2                     # MSS
+        buf[_TCP_DATA + 1] = 4
+        put16(buf, _TCP_DATA + 2, self.our_mss)
         if not sack:
             return 24
-        buf[TCP_DATA + 4] = 1                 # NOP, NOP, SACK permitted
-        buf[TCP_DATA + 5] = 1
-        buf[TCP_DATA + 6] = 4
-        buf[TCP_DATA + 7] = 2
+        buf[_TCP_DATA + 4] = 1                 # NOP, NOP, SACK permitted
+        buf[_TCP_DATA + 5] = 1
+        buf[_TCP_DATA + 6] = 4
+        buf[_TCP_DATA + 7] = 2
         return 28
 
     def _cookie_hash(self, hi, lo, sport, dport, ihi, ilo, slot):
@@ -517,8 +545,8 @@ class Tcp:
         in place (to the frame's own sender: no ARP needed)."""
         s = self.stack
         buf = s.buf
-        ihi = (buf[TRANSPORT + 4] << 8) | buf[TRANSPORT + 5]
-        ilo = (buf[TRANSPORT + 6] << 8) | buf[TRANSPORT + 7]
+        ihi = (buf[_TRANSPORT + 4] << 8) | buf[_TRANSPORT + 5]
+        ilo = (buf[_TRANSPORT + 6] << 8) | buf[_TRANSPORT + 7]
         sack = doff > 20 and self._sack_perm and self.sack is not None
         m = mss or 536
         idx = 15
@@ -539,32 +567,32 @@ class Tcp:
         chi = (slot << 12) | ((self._ch + (clo >> 16)) & 0xFFF)
         s.ipv4.prepare_reply()
         # the header in byte stores: a put16 call each costs twice as much here
-        buf[TRANSPORT] = dport >> 8
-        buf[TRANSPORT + 1] = dport & 0xFF
-        buf[TRANSPORT + 2] = sport >> 8
-        buf[TRANSPORT + 3] = sport & 0xFF
-        buf[TRANSPORT + 4] = chi >> 8
-        buf[TRANSPORT + 5] = chi & 0xFF
-        buf[TRANSPORT + 6] = (clo >> 8) & 0xFF
-        buf[TRANSPORT + 7] = clo & 0xFF
+        buf[_TRANSPORT] = dport >> 8
+        buf[_TRANSPORT + 1] = dport & 0xFF
+        buf[_TRANSPORT + 2] = sport >> 8
+        buf[_TRANSPORT + 3] = sport & 0xFF
+        buf[_TRANSPORT + 4] = chi >> 8
+        buf[_TRANSPORT + 5] = chi & 0xFF
+        buf[_TRANSPORT + 6] = (clo >> 8) & 0xFF
+        buf[_TRANSPORT + 7] = clo & 0xFF
         ilo += 1                              # we acknowledge the peer's SYN
         if ilo > 0xFFFF:
             ilo = 0
             ihi = (ihi + 1) & 0xFFFF
-        buf[TRANSPORT + 8] = ihi >> 8
-        buf[TRANSPORT + 9] = ihi & 0xFF
-        buf[TRANSPORT + 10] = ilo >> 8
-        buf[TRANSPORT + 11] = ilo & 0xFF
+        buf[_TRANSPORT + 8] = ihi >> 8
+        buf[_TRANSPORT + 9] = ihi & 0xFF
+        buf[_TRANSPORT + 10] = ilo >> 8
+        buf[_TRANSPORT + 11] = ilo & 0xFF
         hlen = self._syn_options(sack)
-        buf[TRANSPORT + 12] = hlen << 2
-        buf[TRANSPORT + 13] = SYN | ACK
-        buf[TRANSPORT + 14] = win >> 8
-        buf[TRANSPORT + 15] = win & 0xFF
-        buf[TRANSPORT + 16] = buf[TRANSPORT + 17] = buf[TRANSPORT + 18] = buf[TRANSPORT + 19] = 0
-        put16(buf, TRANSPORT + 16, ~sum16(buf, IP_SRC, 8 + hlen, PROTO_TCP + hlen) & 0xFFFF)
+        buf[_TRANSPORT + 12] = hlen << 2
+        buf[_TRANSPORT + 13] = SYN | ACK
+        buf[_TRANSPORT + 14] = win >> 8
+        buf[_TRANSPORT + 15] = win & 0xFF
+        buf[_TRANSPORT + 16] = buf[_TRANSPORT + 17] = buf[_TRANSPORT + 18] = buf[_TRANSPORT + 19] = 0
+        put16(buf, _TRANSPORT + 16, ~sum16(buf, _IP_SRC, 8 + hlen, _PROTO_TCP + hlen) & 0xFFFF)
         s.stats["tcp_syn_cookies"] += 1
         s.stats["tcp_tx"] += 1
-        s.ipv4.send_reply(PROTO_TCP, hlen)
+        s.ipv4.send_reply(_PROTO_TCP, hlen)
 
     def _cookie_accept(self, lst, length, doff, flags, hi, lo, sport, dport):
         """The ACK in the buffer returns one of our cookies: make the connection
@@ -578,16 +606,16 @@ class Tcp:
         s = self.stack
         buf = s.buf
         stats = s.stats
-        alo = get16(buf, TRANSPORT + 10) - 1  # our ISN = ack - 1
-        ahi = get16(buf, TRANSPORT + 8)
+        alo = get16(buf, _TRANSPORT + 10) - 1  # our ISN = ack - 1
+        ahi = get16(buf, _TRANSPORT + 8)
         if alo < 0:
             alo += 0x10000
             ahi = (ahi - 1) & 0xFFFF
         slot = ahi >> 12
         if ((s.now >> 16) - slot) & 15 > 2:   # older than 2-3 minutes: stale
             return False
-        slo = get16(buf, TRANSPORT + 6) - 1   # the peer's ISN = seq - 1
-        shi = get16(buf, TRANSPORT + 4)
+        slo = get16(buf, _TRANSPORT + 6) - 1   # the peer's ISN = seq - 1
+        shi = get16(buf, _TRANSPORT + 4)
         if slo < 0:
             slo += 0x10000
             shi = (shi - 1) & 0xFFFF
@@ -626,7 +654,7 @@ class Tcp:
             if i >= 0:
                 w.remove(i)
         if waits:
-            self._admit(c, get16(buf, TRANSPORT + 14))
+            self._admit(c, get16(buf, _TRANSPORT + 14))
         else:
             self._segment(c, length, doff, flags)
         if victim is not None:
@@ -644,7 +672,7 @@ class Tcp:
         c.listener = lst
         c.window = lst.window
         lst.count += 1
-        c.state = ST_SYN_RCVD
+        c.state = _ST_SYN_RCVD
         c.rcv_base_hi = shi
         c.rcv_base_lo = slo
         c.rcv_nxt = 1
@@ -663,7 +691,7 @@ class Tcp:
         c.snd_wl1 = 0
         c.snd_wl2 = 1
         self._established(c, 1)
-        self._notify(c, CONNECTED)
+        self._notify(c, _CONNECTED)
         c.ack_now = True
         self.want_output(c)
 
@@ -676,11 +704,11 @@ class Tcp:
             except MemoryError:
                 return                        # its next probe tries again
         if w.add(self.stack.now, hi, lo, sport, dport, shi, slo, ahi, alo, data,
-                 get16(self.stack.buf, TRANSPORT + 14)):
+                 get16(self.stack.buf, _TRANSPORT + 14)):
             self.stack.stats["tcp_clients_waiting"] += 1
 
     def _established(self, c, ack):
-        c.state = ST_ESTABLISHED
+        c.state = _ST_ESTABLISHED
         if c.rtt_seq >= 0:
             self._rtt_sample(c, ticks_diff(self.stack.now, c.rtt_start))
             c.rtt_seq = -1
@@ -699,10 +727,10 @@ class Tcp:
         buf = s.buf
         stats = s.stats
         now = s.now
-        seq = seq_diff(get16(buf, TRANSPORT + 4), get16(buf, TRANSPORT + 6), c.rcv_base_hi, c.rcv_base_lo)
-        ack = seq_diff(get16(buf, TRANSPORT + 8), get16(buf, TRANSPORT + 10), c.snd_base_hi, c.snd_base_lo)
-        wnd = get16(buf, TRANSPORT + 14)
-        dstart = TRANSPORT + doff
+        seq = seq_diff(get16(buf, _TRANSPORT + 4), get16(buf, _TRANSPORT + 6), c.rcv_base_hi, c.rcv_base_lo)
+        ack = seq_diff(get16(buf, _TRANSPORT + 8), get16(buf, _TRANSPORT + 10), c.snd_base_hi, c.snd_base_lo)
+        wnd = get16(buf, _TRANSPORT + 14)
+        dstart = _TRANSPORT + doff
         dlen = length - doff
         fin = 1 if flags & FIN else 0
         seglen = dlen + fin + (1 if flags & SYN else 0)
@@ -717,7 +745,7 @@ class Tcp:
         else:
             ok = rcv_nxt <= seq < rcv_nxt + rwnd or rcv_nxt <= seq + seglen - 1 < rcv_nxt + rwnd
         if not ok:
-            if c.state == ST_SYN_RCVD and flags & (SYN | ACK) == SYN and seq == 0:
+            if c.state == _ST_SYN_RCVD and flags & (SYN | ACK) == SYN and seq == 0:
                 c.snd_nxt = 0                 # our SYN-ACK was lost: send it again
                 self._send_syn(c)
                 return
@@ -727,7 +755,7 @@ class Tcp:
             else:
                 if not flags & RST:
                     stats["tcp_drop_unacceptable"] += 1
-                    if c.state == ST_TIME_WAIT and fin:
+                    if c.state == _ST_TIME_WAIT and fin:
                         c.end_at = ticks_add(now, 2 * self.msl_ms)
                     self._ack_invalid(c)
                 return
@@ -736,12 +764,12 @@ class Tcp:
         if flags & RST:
             stats["tcp_rst_rx"] += 1
             if seq == rcv_nxt:
-                if c.state == ST_SYN_RCVD and c.listener is not None:
+                if c.state == _ST_SYN_RCVD and c.listener is not None:
                     self.release(c)           # back to LISTEN
-                elif c.state == ST_CLOSING or c.state == ST_LAST_ACK or c.state == ST_TIME_WAIT:
+                elif c.state == _ST_CLOSING or c.state == _ST_LAST_ACK or c.state == _ST_TIME_WAIT:
                     self.release(c)
                 else:
-                    self._drop(c, ABORTED, False)
+                    self._drop(c, _ABORTED, False)
             else:
                 self._challenge_ack(c)
             return
@@ -768,13 +796,13 @@ class Tcp:
             dlen = rwnd
             fin = 0
         events = 0
-        if c.state == ST_SYN_RCVD:
+        if c.state == _ST_SYN_RCVD:
             if 0 < ack <= c.snd_max:
                 c.snd_wnd = c.max_snd_wnd = wnd
                 c.snd_wl1 = seq
                 c.snd_wl2 = ack
                 self._established(c, ack)
-                events = CONNECTED
+                events = _CONNECTED
             else:
                 self._reset_reply(length, doff, flags)
                 return
@@ -807,15 +835,15 @@ class Tcp:
         fin_acked = c.fin_queued and c.snd_una > c.fin_off
         st = c.state
         if fin_acked:
-            if st == ST_FIN_WAIT_1:
-                st = c.state = ST_FIN_WAIT_2
+            if st == _ST_FIN_WAIT_1:
+                st = c.state = _ST_FIN_WAIT_2
                 c.end_at = ticks_add(now, self.fin_wait_2_ms)
                 self.let_go(c)                # closed and drained: the slot is the next client's
-            elif st == ST_CLOSING:
-                st = ST_TIME_WAIT
+            elif st == _ST_CLOSING:
+                st = _ST_TIME_WAIT
                 self._time_wait(c, now)
-            elif st == ST_LAST_ACK:
-                c.state = ST_CLOSED               # CLOSED was reported at the peer's FIN
+            elif st == _ST_LAST_ACK:
+                c.state = _ST_CLOSED               # _CLOSED was reported at the peer's FIN
                 if events:
                     self._notify(c, events)
                 self.release(c)
@@ -823,11 +851,11 @@ class Tcp:
 
         # 5. data
         if dlen > 0:
-            if (1 << st) & RECEIVING:
+            if (1 << st) & _RECEIVING:
                 if seq == c.rcv_nxt:
                     c.rcv_nxt += dlen
                     c.data = self.stack.view(dstart, dlen)
-                    events |= NEWDATA
+                    events |= _NEWDATA
                     self._ack_in_order(c, now)
                 else:
                     stats["tcp_out_of_order"] += 1
@@ -851,32 +879,32 @@ class Tcp:
         if events:
             self._notify(c, events)
             c.data = None
-            if events & NEWDATA and self.reorder is not None:
+            if events & _NEWDATA and self.reorder is not None:
                 self._deliver_stored(c)
-        if c.state != ST_CLOSED:
+        if c.state != _ST_CLOSED:
             self.output(c)
             if c.rcv_nxt > _REBASE:
                 self._more().rebase_receive(self, c)
 
     def _peer_fin(self, c, now):
-        """The peer's FIN, in order: the state moves on; CLOSED the first time."""
+        """The peer's FIN, in order: the state moves on; _CLOSED the first time."""
         c.rcv_nxt += 1
         c.ack_now = True
         c.fin_at = 0
         st = c.state
-        if st == ST_ESTABLISHED or st == ST_SYN_RCVD:
-            c.state = ST_CLOSE_WAIT
-        elif st == ST_FIN_WAIT_1:
-            c.state = ST_TIME_WAIT if c.snd_una > c.fin_off else ST_CLOSING
+        if st == _ST_ESTABLISHED or st == _ST_SYN_RCVD:
+            c.state = _ST_CLOSE_WAIT
+        elif st == _ST_FIN_WAIT_1:
+            c.state = _ST_TIME_WAIT if c.snd_una > c.fin_off else _ST_CLOSING
             self.let_go(c)
-        elif st == ST_FIN_WAIT_2:
-            c.state = ST_TIME_WAIT
-        if c.state == ST_TIME_WAIT:
+        elif st == _ST_FIN_WAIT_2:
+            c.state = _ST_TIME_WAIT
+        if c.state == _ST_TIME_WAIT:
             self._time_wait(c, now)
         if c.peer_fin:
             return 0
         c.peer_fin = True
-        return CLOSED
+        return _CLOSED
 
     def _new_ack(self, c, ack):
         """Bytes up to ack were acknowledged; returns the events to report."""
@@ -888,7 +916,7 @@ class Tcp:
         events = 0
         data_end = c.fin_off if c.fin_queued else ack
         if min(ack, data_end) > max(c.snd_una, 1):
-            events = ACKED
+            events = _ACKED
         c.snd_una = ack
         if c.snd_nxt < ack:
             c.snd_nxt = ack
@@ -959,7 +987,7 @@ class Tcp:
         """Enter TIME-WAIT for 2*MSL.  The connection no longer counts against
         its listener's limit: it holds nothing of the application's, and the
         slot is recycled first when the table fills up."""
-        c.state = ST_TIME_WAIT
+        c.state = _ST_TIME_WAIT
         c.end_at = ticks_add(now, 2 * self.msl_ms)
         c.rexmit_on = False
         self.let_go(c)
@@ -986,7 +1014,7 @@ class Tcp:
         c.rtt_seq = -1                        # Karn: no sample from a retransmission
         if c.out_len:
             c.snd_nxt = c.snd_una
-            self._notify(c, REXMIT)
+            self._notify(c, _REXMIT)
             return
         end = c.q_tail if c.q_count else c.snd_una
         n = min(end - c.snd_una, c.mss)
@@ -1000,15 +1028,15 @@ class Tcp:
     def _deliver_stored(self, c):
         """Hand over held segments that now follow on in order."""
         store = self.reorder
-        while store is not None and c.state != ST_CLOSED and not c.stopped:
+        while store is not None and c.state != _ST_CLOSED and not c.stopped:
             data = store.next_for(c)
             if data is None:
                 break
             c.ack_now = True
             c.data = data
-            self._notify(c, NEWDATA)
+            self._notify(c, _NEWDATA)
             c.data = None
-        if c.fin_at and c.fin_at == c.rcv_nxt and (1 << c.state) & RECEIVING:
+        if c.fin_at and c.fin_at == c.rcv_nxt and (1 << c.state) & _RECEIVING:
             events = self._peer_fin(c, self.stack.now)     # the FIN that came early
             if events:
                 self._notify(c, events)
@@ -1019,9 +1047,9 @@ class Tcp:
         """Send what the windows allow: queued data, FIN, or a due ACK."""
         c.output_pending = False
         st = c.state
-        if st == ST_CLOSED or st == ST_SYN_SENT:
+        if st == _ST_CLOSED or st == _ST_SYN_SENT:
             return
-        if st == ST_SYN_RCVD:
+        if st == _ST_SYN_RCVD:
             if c.ack_now:                     # e.g. the SYN-ACKs of a simultaneous open crossed
                 self._send_segment(c, c.snd_max, 0, ACK)
             return
@@ -1031,7 +1059,7 @@ class Tcp:
             if c.ack_now:                     # nothing queued: at most a pure ACK
                 self._send_segment(c, c.snd_max, 0, ACK)
             return
-        can_send = (1 << st) & DRAINING
+        can_send = (1 << st) & _DRAINING
         mss = c.mss
         # the congestion window in whole segments (Linux counts it in packets):
         # a byte-counted cwnd would otherwise open by slivers
@@ -1051,7 +1079,7 @@ class Tcp:
             elif n < mss and n == room and n < data_end - c.snd_nxt and flight and \
                     n < c.max_snd_wnd >> 1 and self.sws_avoid:
                 n = 0                         # a sliver of the peer's window: its next ACK opens more
-            fin = c.fin_queued and can_send and c.snd_nxt + n == c.fin_off and st != ST_CLOSE_WAIT
+            fin = c.fin_queued and can_send and c.snd_nxt + n == c.fin_off and st != _ST_CLOSE_WAIT
             if n == 0 and not fin and not c.ack_now:
                 break
             flags = ACK
@@ -1091,7 +1119,7 @@ class Tcp:
             c.persist_at = ticks_add(self.stack.now, c.rto_base)
 
     def send_out(self, c, n):
-        """uIP contract: n bytes already at TCP_DATA go out at snd_nxt, not kept."""
+        """uIP contract: n bytes already at _TCP_DATA go out at snd_nxt, not kept."""
         fresh = c.out_len == 0
         if fresh:
             c.out_off = c.snd_nxt
@@ -1111,7 +1139,7 @@ class Tcp:
         return ok
 
     def _send_syn(self, c):
-        flags = SYN | ACK if c.state == ST_SYN_RCVD else SYN
+        flags = SYN | ACK if c.state == _ST_SYN_RCVD else SYN
         if c.snd_max == 0:
             c.rtt_seq = 0
             c.rtt_start = self.stack.now
@@ -1134,60 +1162,60 @@ class Tcp:
             hlen = self._syn_options(c.sack_ok if flags & ACK else self.sack is not None)
         elif n == 0 and c.sack_ok and self.reorder is not None and self.reorder.held and self.sack is not None:
             hlen = 20 + self.sack.blocks(self, c, self.reorder)
-        copy_into(buf, IP_DST, c.rip, 0, 4)
-        copy_into(buf, IP_SRC, s.ip, 0, 4)
+        copy_into(buf, _IP_DST, c.rip, 0, 4)
+        copy_into(buf, _IP_SRC, s.ip, 0, 4)
         v = c.lport                           # the header, byte by byte (no calls)
-        buf[TRANSPORT] = v >> 8
-        buf[TRANSPORT + 1] = v & 0xFF
+        buf[_TRANSPORT] = v >> 8
+        buf[_TRANSPORT + 1] = v & 0xFF
         v = c.rport
-        buf[TRANSPORT + 2] = v >> 8
-        buf[TRANSPORT + 3] = v & 0xFF
+        buf[_TRANSPORT + 2] = v >> 8
+        buf[_TRANSPORT + 3] = v & 0xFF
         lo = c.snd_base_lo + (off & 0xFFFF)   # sequence number: base + offset
         v = c.snd_base_hi + (off >> 16) + (lo >> 16)
-        buf[TRANSPORT + 4] = (v >> 8) & 0xFF
-        buf[TRANSPORT + 5] = v & 0xFF
-        buf[TRANSPORT + 6] = (lo >> 8) & 0xFF
-        buf[TRANSPORT + 7] = lo & 0xFF
+        buf[_TRANSPORT + 4] = (v >> 8) & 0xFF
+        buf[_TRANSPORT + 5] = v & 0xFF
+        buf[_TRANSPORT + 6] = (lo >> 8) & 0xFF
+        buf[_TRANSPORT + 7] = lo & 0xFF
         if flags & ACK:
             r = c.rcv_nxt
             lo = c.rcv_base_lo + (r & 0xFFFF)
             v = c.rcv_base_hi + (r >> 16) + (lo >> 16)
-            buf[TRANSPORT + 8] = (v >> 8) & 0xFF
-            buf[TRANSPORT + 9] = v & 0xFF
-            buf[TRANSPORT + 10] = (lo >> 8) & 0xFF
-            buf[TRANSPORT + 11] = lo & 0xFF
+            buf[_TRANSPORT + 8] = (v >> 8) & 0xFF
+            buf[_TRANSPORT + 9] = v & 0xFF
+            buf[_TRANSPORT + 10] = (lo >> 8) & 0xFF
+            buf[_TRANSPORT + 11] = lo & 0xFF
         else:
-            for i in range(TRANSPORT + 8, TRANSPORT + 12):
+            for i in range(_TRANSPORT + 8, _TRANSPORT + 12):
                 buf[i] = 0
-        buf[TRANSPORT + 12] = hlen << 2
-        buf[TRANSPORT + 13] = flags
+        buf[_TRANSPORT + 12] = hlen << 2
+        buf[_TRANSPORT + 13] = flags
         v = 0 if c.stopped else c.window
-        buf[TRANSPORT + 14] = v >> 8
-        buf[TRANSPORT + 15] = v & 0xFF
-        buf[TRANSPORT + 16] = 0
-        buf[TRANSPORT + 17] = 0
-        buf[TRANSPORT + 18] = 0
-        buf[TRANSPORT + 19] = 0
+        buf[_TRANSPORT + 14] = v >> 8
+        buf[_TRANSPORT + 15] = v & 0xFF
+        buf[_TRANSPORT + 16] = 0
+        buf[_TRANSPORT + 17] = 0
+        buf[_TRANSPORT + 18] = 0
+        buf[_TRANSPORT + 19] = 0
         tlen = hlen + n
         # the pseudo-header's addresses and the segment in one sum (contiguous)
         if payload < 0:
-            v = ~sum16(buf, IP_SRC, 8 + tlen, PROTO_TCP + tlen)
+            v = ~sum16(buf, _IP_SRC, 8 + tlen, _PROTO_TCP + tlen)
         else:
-            v = ~sum16(buf, IP_SRC, 8 + hlen, PROTO_TCP + tlen + payload)
-        buf[TRANSPORT + 16] = (v >> 8) & 0xFF
-        buf[TRANSPORT + 17] = v & 0xFF
+            v = ~sum16(buf, _IP_SRC, 8 + hlen, _PROTO_TCP + tlen + payload)
+        buf[_TRANSPORT + 16] = (v >> 8) & 0xFF
+        buf[_TRANSPORT + 17] = v & 0xFF
         c.ack_now = False
         c.delack_on = False
         c.unacked_segs = 0
         s.stats["tcp_tx"] += 1
-        ok = s.ipv4.send(PROTO_TCP, tlen)
+        ok = s.ipv4.send(_PROTO_TCP, tlen)
         c.tx_failed = s.ipv4.arp_pending      # retry soon, without backoff
         return ok
 
     def _copy_queued(self, c, off, n):
-        """Copy n queued bytes from offset off to TCP_DATA; their checksum sum."""
+        """Copy n queued bytes from offset off to _TCP_DATA; their checksum sum."""
         buf = self.stack.buf
-        dst = TCP_DATA
+        dst = _TCP_DATA
         start = c.q_start
         i = c.q_head
         slots = len(c.q_obj)
@@ -1197,7 +1225,7 @@ class Tcp:
             if off < end:
                 k = min(end - off, n)
                 part = copy_sum(buf, dst, c.q_obj[i], off - start, k)
-                if (dst - TCP_DATA) & 1:      # began on an odd byte: its pairs are swapped
+                if (dst - _TCP_DATA) & 1:      # began on an odd byte: its pairs are swapped
                     part = ((part & 0xFF) << 8) | (part >> 8)
                 acc += part
                 dst += k
@@ -1221,32 +1249,32 @@ class Tcp:
             return
         seglen = length - doff + (1 if flags & SYN else 0) + (1 if flags & FIN else 0)
         s.ipv4.prepare_reply()
-        sport = get16(buf, TRANSPORT)
-        put16(buf, TRANSPORT, get16(buf, TRANSPORT + 2))
-        put16(buf, TRANSPORT + 2, sport)
+        sport = get16(buf, _TRANSPORT)
+        put16(buf, _TRANSPORT, get16(buf, _TRANSPORT + 2))
+        put16(buf, _TRANSPORT + 2, sport)
         if flags & ACK:
             # seq = their ack, no ACK flag
-            buf[TRANSPORT + 4] = buf[TRANSPORT + 8]
-            buf[TRANSPORT + 5] = buf[TRANSPORT + 9]
-            buf[TRANSPORT + 6] = buf[TRANSPORT + 10]
-            buf[TRANSPORT + 7] = buf[TRANSPORT + 11]
-            put16(buf, TRANSPORT + 8, 0)
-            put16(buf, TRANSPORT + 10, 0)
-            buf[TRANSPORT + 13] = RST
+            buf[_TRANSPORT + 4] = buf[_TRANSPORT + 8]
+            buf[_TRANSPORT + 5] = buf[_TRANSPORT + 9]
+            buf[_TRANSPORT + 6] = buf[_TRANSPORT + 10]
+            buf[_TRANSPORT + 7] = buf[_TRANSPORT + 11]
+            put16(buf, _TRANSPORT + 8, 0)
+            put16(buf, _TRANSPORT + 10, 0)
+            buf[_TRANSPORT + 13] = RST
         else:
             # ack = their seq + length, seq = 0
-            put_seq(buf, TRANSPORT + 8, get16(buf, TRANSPORT + 4), get16(buf, TRANSPORT + 6), seglen)
-            put16(buf, TRANSPORT + 4, 0)
-            put16(buf, TRANSPORT + 6, 0)
-            buf[TRANSPORT + 13] = RST | ACK
-        buf[TRANSPORT + 12] = 5 << 4
-        put16(buf, TRANSPORT + 14, 0)
-        put16(buf, TRANSPORT + 16, 0)
-        put16(buf, TRANSPORT + 18, 0)
-        put16(buf, TRANSPORT + 16, ~sum16(buf, IP_SRC, 28, PROTO_TCP + 20) & 0xFFFF)
+            put_seq(buf, _TRANSPORT + 8, get16(buf, _TRANSPORT + 4), get16(buf, _TRANSPORT + 6), seglen)
+            put16(buf, _TRANSPORT + 4, 0)
+            put16(buf, _TRANSPORT + 6, 0)
+            buf[_TRANSPORT + 13] = RST | ACK
+        buf[_TRANSPORT + 12] = 5 << 4
+        put16(buf, _TRANSPORT + 14, 0)
+        put16(buf, _TRANSPORT + 16, 0)
+        put16(buf, _TRANSPORT + 18, 0)
+        put16(buf, _TRANSPORT + 16, ~sum16(buf, _IP_SRC, 28, _PROTO_TCP + 20) & 0xFFFF)
         s.stats["tcp_rst_tx"] += 1
         s.stats["tcp_tx"] += 1
-        s.ipv4.send_reply(PROTO_TCP, 20)
+        s.ipv4.send_reply(_PROTO_TCP, 20)
 
     def _challenge_ack(self, c):
         """RFC 5961: a budget for all connections that is refilled each second to
@@ -1288,7 +1316,7 @@ class Tcp:
         self.busy = True
         try:
             for c in self.conns:
-                if c.state != ST_CLOSED:
+                if c.state != _ST_CLOSED:
                     self._timers(c, now)
         finally:
             self.busy = False
@@ -1296,13 +1324,13 @@ class Tcp:
 
     def _timers(self, c, now):
         st = c.state
-        if st == ST_TIME_WAIT or st == ST_FIN_WAIT_2:
+        if st == _ST_TIME_WAIT or st == _ST_FIN_WAIT_2:
             if ticks_diff(now, c.end_at) >= 0:
                 self.release(c)
                 return
         if c.rexmit_on and ticks_diff(now, c.rexmit_at) >= 0:
             self._timeout(c)
-            if c.state == ST_CLOSED:
+            if c.state == _ST_CLOSED:
                 return
         if c.delack_on and ticks_diff(now, c.delack_at) >= 0:
             c.delack_on = False
@@ -1313,20 +1341,20 @@ class Tcp:
             self._probe(c)
             c.persist_backoff = min(c.persist_backoff + 1, 6)
             c.persist_at = ticks_add(now, min(c.rto_base << c.persist_backoff, self.rto_max))
-        if self.keepalive_ms and (1 << st) & SENDING:
+        if self.keepalive_ms and (1 << st) & _SENDING:
             idle = ticks_diff(now, c.last_rx)
             due = self.keepalive_ms + c.keepalive_probes * self.keepalive_interval_ms
             if idle >= due:
                 if c.keepalive_probes >= self.keepalive_count:
                     self.stack.stats["tcp_timeouts"] += 1
-                    self._drop(c, TIMEDOUT, True)
+                    self._drop(c, _TIMEDOUT, True)
                     return
                 c.keepalive_probes += 1
                 self.stack.stats["tcp_keepalives"] += 1
                 self._probe(c)
-        if (1 << st) & SENDING and ticks_diff(now, c.poll_at) >= 0:
+        if (1 << st) & _SENDING and ticks_diff(now, c.poll_at) >= 0:
             c.poll_at = ticks_add(now, self.poll_ms)
-            self._notify(c, POLL)
+            self._notify(c, _POLL)
             c.output_pending = True
 
     def _probe(self, c):
@@ -1338,20 +1366,20 @@ class Tcp:
         that met a miss (c.tx_failed: then it is no loss and no retry: the
         neighbour has arp_wait_ms to answer again, RFC 1122 4.2.3.5)."""
         stats = self.stack.stats
-        syn = c.state == ST_SYN_SENT or c.state == ST_SYN_RCVD
+        syn = c.state == _ST_SYN_SENT or c.state == _ST_SYN_RCVD
         arp_miss = c.tx_failed
         if arp_miss:
             c.arp_waits += 1
             if c.arp_waits * self.stack.arp.retry_ms > self.arp_wait_ms:
                 stats["tcp_timeouts"] += 1
-                self._drop(c, TIMEDOUT, False)    # the RST would only become an ARP request
+                self._drop(c, _TIMEDOUT, False)    # the RST would only become an ARP request
                 return
         else:
             c.retries += 1
             if c.retries > (self.max_retries if not syn else
-                            self.syn_retries if c.state == ST_SYN_SENT else self.synack_retries):
+                            self.syn_retries if c.state == _ST_SYN_SENT else self.synack_retries):
                 stats["tcp_timeouts"] += 1
-                self._drop(c, TIMEDOUT, not syn)
+                self._drop(c, _TIMEDOUT, not syn)
                 return
             c.rto = min(c.rto * 2, self.rto_max)
             stats["tcp_retransmits"] += 1     # (a segment that met an ARP miss never left)
@@ -1372,7 +1400,7 @@ class Tcp:
         c.snd_nxt = c.snd_una                 # go back: resend from the first unacknowledged byte
         c.rexmit_on = False
         if c.out_len:
-            self._notify(c, REXMIT)
+            self._notify(c, _REXMIT)
         else:
             self.output(c)
         if not c.rexmit_on and not c.persist_on and c.snd_una < c.snd_max:
@@ -1405,10 +1433,10 @@ class Tcp:
             c.handler(c, events)
 
     def _drop(self, c, event, send_rst):
-        """End the connection with ABORTED or TIMEDOUT."""
+        """End the connection with _ABORTED or _TIMEDOUT."""
         if send_rst:
             self._send_rst(c)
-        c.state = ST_CLOSED
+        c.state = _ST_CLOSED
         self._notify(c, event)
         self.release(c)
 
@@ -1416,9 +1444,9 @@ class Tcp:
         """A free slot, or the oldest TIME-WAIT one recycled; None when full."""
         oldest = None
         for c in self.conns:
-            if c.state == ST_CLOSED:
+            if c.state == _ST_CLOSED:
                 return c
-            if c.state == ST_TIME_WAIT and (oldest is None or ticks_diff(c.end_at, oldest.end_at) < 0):
+            if c.state == _ST_TIME_WAIT and (oldest is None or ticks_diff(c.end_at, oldest.end_at) < 0):
                 oldest = c
         if oldest is not None:
             self.stack.stats["tcp_timewait_recycled"] += 1

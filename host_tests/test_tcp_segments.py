@@ -270,3 +270,14 @@ def test_tcp_module_constants_agree_with_their_sources():
                  "ST_FIN_WAIT_2", "ST_CLOSE_WAIT", "ST_CLOSING", "ST_LAST_ACK", "ST_TIME_WAIT",
                  "RECEIVING", "SENDING", "DRAINING", "SYNCHRONIZED"):
         assert getattr(tcp, "_" + name) == getattr(tcp_conn, name), name
+
+
+def test_other_modules_constants_agree_with_their_sources():
+    """The same for uipy.udp, uipy.tcp_sack and uipy.httpd's private copies."""
+    from uipy import frame, httpd, ipv4, tcp_conn, tcp_sack, udp
+    for name in ("IP_SRC", "IP_DST", "TRANSPORT", "UDP_DATA"):
+        assert getattr(udp, "_" + name) == getattr(frame, name), name
+    assert udp._PROTO_UDP == ipv4.PROTO_UDP
+    assert tcp_sack._TCP_DATA == frame.TCP_DATA
+    for name in ("CONNECTED", "NEWDATA", "ACKED", "POLL", "CLOSED", "ABORTED", "TIMEDOUT"):
+        assert getattr(httpd, "_" + name) == getattr(tcp_conn, name), name

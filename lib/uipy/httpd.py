@@ -31,7 +31,16 @@ import os
 
 from uipy import run
 from uipy.compat import const, ticks_add, ticks_diff
-from uipy.tcp_conn import CONNECTED, NEWDATA, ACKED, POLL, CLOSED, ABORTED, TIMEDOUT
+
+# tcp_conn's event numbers as this module's const()s: folded in place, where an
+# imported name is a global lookup at each use (a test checks they agree)
+_CONNECTED = const(1)
+_NEWDATA = const(2)
+_ACKED = const(4)
+_POLL = const(16)
+_CLOSED = const(32)
+_ABORTED = const(64)
+_TIMEDOUT = const(128)
 
 # Parser and response phases of a connection
 _HEAD = const(0)   # reading a request head
@@ -214,16 +223,16 @@ class HttpServer:
     def _event(self, conn, ev):
         c = conn.app
         if c is None:
-            if not ev & CONNECTED:
+            if not ev & _CONNECTED:
                 return                # after our close: FIN-WAIT data and the end
             c = self._take(conn)
-        if ev & (ABORTED | TIMEDOUT):
+        if ev & (_ABORTED | _TIMEDOUT):
             self._release(conn, c)
             return
         now = self.stack.now
-        if ev & ACKED and c.phase == _SEND:
+        if ev & _ACKED and c.phase == _SEND:
             c.deadline = ticks_add(now, self.request_timeout_ms)   # progress
-        if ev & NEWDATA:
+        if ev & _NEWDATA:
             self._feed(conn, c, conn.data)
             if conn.app is not c:
                 return
@@ -231,9 +240,9 @@ class HttpServer:
             self._pump(conn, c)
             if conn.app is not c:
                 return
-        if ev & CLOSED:
+        if ev & _CLOSED:
             c.peer_fin = True         # the client sends no more: answer what it asked, then close
-        if ev & POLL and ticks_diff(now, c.deadline) >= 0:
+        if ev & _POLL and ticks_diff(now, c.deadline) >= 0:
             self.timeouts += 1
             if c.phase == _SEND:
                 self._release(conn, c)
@@ -532,7 +541,7 @@ class HttpServer:
         try:
             if c.pending is not None:
                 if not conn.send(c.pending):
-                    return            # queue full: again on the next ACKED or POLL
+                    return            # queue full: again on the next _ACKED or _POLL
                 c.pending = None
             f = c.f
             while f is not None and c.left > 0:

@@ -7,8 +7,11 @@ send offsets per connection (c.sack_l, c.sack_r, c.sack_n); in recovery each
 duplicate ACK lets the next hole go (RFC 6675's NextSeg, simplified: holes in
 order, each once, from c.rtx_next).
 """
-from uipy.frame import TCP_DATA, get16
+from uipy.compat import const
+from uipy.frame import get16
 from uipy.tcp import put_seq, seq_diff
+
+_TCP_DATA = const(54)                 # uipy.frame's, folded in place (a test checks it)
 
 
 def blocks(tcp, c, store):
@@ -16,7 +19,7 @@ def blocks(tcp, c, store):
     (RFC 2018: up to 3, contiguous segments merged); their length in bytes."""
     buf = tcp.stack.buf
     k = 0
-    at = TCP_DATA + 4
+    at = _TCP_DATA + 4
     lo = c.rcv_nxt
     while k < 3:                          # ranges in ascending order, one pass each
         start = -1
@@ -40,10 +43,10 @@ def blocks(tcp, c, store):
         lo = end
     if not k:
         return 0
-    buf[TCP_DATA] = 1
-    buf[TCP_DATA + 1] = 1
-    buf[TCP_DATA + 2] = 5
-    buf[TCP_DATA + 3] = 2 + 8 * k
+    buf[_TCP_DATA] = 1
+    buf[_TCP_DATA + 1] = 1
+    buf[_TCP_DATA + 2] = 5
+    buf[_TCP_DATA + 3] = 2 + 8 * k
     return 4 + 8 * k
 
 def update(tcp, c):

@@ -3,14 +3,22 @@
 A received checksum of 0 means the sender did not compute one; a computed
 checksum of 0 is sent as 0xFFFF.
 """
-from uipy.compat import copy_into, sum16
-from uipy.frame import IP_SRC, IP_DST, TRANSPORT, UDP_DATA, get16, put16
-from uipy.ipv4 import PROTO_UDP
+from uipy.compat import const, copy_into, sum16
+from uipy.frame import get16, put16
+
+# uipy.frame's offsets and the protocol number as this module's const()s:
+# folded in place, where an imported name is a global lookup at each use
+# (a test checks they agree)
+_IP_SRC = const(26)
+_IP_DST = const(30)
+_TRANSPORT = const(34)
+_UDP_DATA = const(42)
+_PROTO_UDP = const(17)
 
 
 def pseudo_sum(buf, length, proto):
     """Sum of the IPv4 pseudo-header: both addresses (contiguous), protocol, length."""
-    return sum16(buf, IP_SRC, 8, proto + length)
+    return sum16(buf, _IP_SRC, 8, proto + length)
 
 
 class Udp:
@@ -50,20 +58,20 @@ class Udp:
         if length < 8:
             stats["udp_drop_header"] += 1
             return
-        ulen = get16(buf, TRANSPORT + 4)
+        ulen = get16(buf, _TRANSPORT + 4)
         if ulen < 8 or ulen > length:
             stats["udp_drop_header"] += 1
             return
-        if get16(buf, TRANSPORT + 6) and sum16(buf, TRANSPORT, ulen, pseudo_sum(buf, ulen, PROTO_UDP)) != 0xFFFF:
+        if get16(buf, _TRANSPORT + 6) and sum16(buf, _TRANSPORT, ulen, pseudo_sum(buf, ulen, _PROTO_UDP)) != 0xFFFF:
             stats["udp_drop_checksum"] += 1
             return
-        port = get16(buf, TRANSPORT + 2)
+        port = get16(buf, _TRANSPORT + 2)
         ports = self.ports
         for i in range(len(ports)):
             handler = self.handlers[i]
             if ports[i] == port and handler is not None:
-                copy_into(self._src, 0, buf, IP_SRC, 4)
-                handler(s.view(UDP_DATA, ulen - 8), self._src, get16(buf, TRANSPORT))
+                copy_into(self._src, 0, buf, _IP_SRC, 4)
+                handler(s.view(_UDP_DATA, ulen - 8), self._src, get16(buf, _TRANSPORT))
                 return
         stats["udp_no_port"] += 1
         if not broadcast:
@@ -75,21 +83,21 @@ class Udp:
         n = len(data)
         if n > self.stack.mtu - 28:
             raise ValueError("uipy: UDP payload of %d bytes exceeds %d" % (n, self.stack.mtu - 28))
-        self.stack.buf[UDP_DATA:UDP_DATA + n] = data
+        self.stack.buf[_UDP_DATA:_UDP_DATA + n] = data
         return self.send_payload(n, ip, port, src_port, ttl)
 
     def send_payload(self, n, ip, port, src_port, ttl=0):
-        """Send the n bytes already written at UDP_DATA (for instance a reply built
+        """Send the n bytes already written at _UDP_DATA (for instance a reply built
         in place over the received datagram) to ip and port."""
         s = self.stack
         buf = s.buf
-        copy_into(buf, IP_DST, ip, 0, 4)
-        copy_into(buf, IP_SRC, s.ip, 0, 4)
-        put16(buf, TRANSPORT, src_port)
-        put16(buf, TRANSPORT + 2, port)
-        put16(buf, TRANSPORT + 4, n + 8)
-        put16(buf, TRANSPORT + 6, 0)
-        c = ~sum16(buf, TRANSPORT, n + 8, pseudo_sum(buf, n + 8, PROTO_UDP)) & 0xFFFF
-        put16(buf, TRANSPORT + 6, c if c else 0xFFFF)
+        copy_into(buf, _IP_DST, ip, 0, 4)
+        copy_into(buf, _IP_SRC, s.ip, 0, 4)
+        put16(buf, _TRANSPORT, src_port)
+        put16(buf, _TRANSPORT + 2, port)
+        put16(buf, _TRANSPORT + 4, n + 8)
+        put16(buf, _TRANSPORT + 6, 0)
+        c = ~sum16(buf, _TRANSPORT, n + 8, pseudo_sum(buf, n + 8, _PROTO_UDP)) & 0xFFFF
+        put16(buf, _TRANSPORT + 6, c if c else 0xFFFF)
         s.stats["udp_tx"] += 1
-        return s.ipv4.send(PROTO_UDP, n + 8, ttl)
+        return s.ipv4.send(_PROTO_UDP, n + 8, ttl)

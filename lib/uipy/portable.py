@@ -89,7 +89,7 @@ def same_slice(buf, off, ref, n):
 same = same_loop if MICROPYTHON else same_slice
 
 
-# --- HalfSipHash-2-4 for uipy.isn (large ints: heap objects on MicroPython) ---
+# --- HalfSipHash-2-4 for uipy.tcp's ISNs and cookies (large ints: heap objects on MicroPython) ---
 
 def _rotl(v, r):
     return ((v << r) | (v >> (32 - r))) & 0xFFFFFFFF

@@ -441,3 +441,34 @@ def test_no_memory_for_the_message_code_retries(monkeypatch):
     short[0] = False
     e.run(1100)
     assert e.dhcp.state == "SELECTING" and len(e.msgs()) == 1
+
+
+def test_link_change_without_memory_is_seen_at_the_next_poll(monkeypatch):
+    """A link change runs in uipy.dhcp_msg: when it cannot be loaded, the
+    change is taken at a later link poll; the module is not kept while the
+    cable is out."""
+    import builtins
+    import sys
+    real = builtins.__import__
+    short = [False]
+
+    def imp(name, *a, **kw):
+        fromlist = a[2] if len(a) > 2 else kw.get("fromlist")
+        if short[0] and fromlist and "dhcp_msg" in fromlist:
+            raise MemoryError
+        return real(name, *a, **kw)
+    e = Env(link_poll_ms=100)
+    e.bind(lease=600)
+    monkeypatch.setattr(builtins, "__import__", imp)
+    short[0] = True
+    e.nic.up = False
+    e.run(300)
+    assert e.dhcp.state == "BOUND" and e.dhcp.stats["no_memory"] >= 2 and e.dhcp.stats["link_down"] == 0
+    short[0] = False
+    e.run(200)
+    assert e.dhcp.state == "INIT-REBOOT" and e.dhcp.stats["link_down"] == 1
+    assert "uipy.dhcp_msg" not in sys.modules and e.stack.configured
+    e.nic.up = True
+    e.run(200)
+    (dst, req), = e.msgs()
+    assert options(req)[53] == b"\x03" and e.dhcp.state == "REBOOTING"

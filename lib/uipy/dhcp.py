@@ -22,12 +22,13 @@ not ours or are malformed are dropped and counted in dhcp.stats, never raised.
 
 Memory: this module holds only the lease timers and the state.  Building and
 parsing messages (uipy.dhcp_msg) is imported when an exchange begins and
-dropped again once the lease is bound or the client stopped: a lease renewal
-runs every few minutes or hours, and on a stock board code is heap.  If that
-import finds no memory, the exchange is tried again a second later (counted
-as no_memory).
+dropped again once the lease is bound, the client stopped or the link down: a
+lease renewal runs every few minutes or hours, and on a stock board code is
+heap.  The constructor's body and the handling of a link change live there
+too.  If that import finds no memory, the exchange is tried again a second
+later, a link change at the next link poll (counted as no_memory).
 """
-from uipy import discard
+from uipy import discard, run
 from uipy.compat import const, random_u16, ticks_add, ticks_diff
 from uipy.ipv4 import ip_bytes
 
@@ -52,74 +53,50 @@ class Dhcp:
     probe_min_ms..probe_max_ms, then announce_wait_ms of listening; about 5 s
     with these RFC defaults); probe_num=0 binds at once.  decline_wait_ms: the
     pause after a DHCPDECLINE before the next DISCOVER (RFC 2131 3.1.5: 10 s).
+    The settings after on_change, in this order, with their defaults:
+    retry_ms=4000, retry_max_ms=64000, jitter_ms=1000, init_delay_ms=1000,
+    request_tries=4, reboot_tries=2, renew_min_s=60, renew_max_s=3600,
+    link_poll_ms=500, probe_num=3, probe_wait_ms=1000, probe_min_ms=1000,
+    probe_max_ms=2000, announce_wait_ms=2000, decline_wait_ms=10000 (the
+    signature of uipy.dhcp_msg's constructor body: it runs once, and on a
+    stock board code is heap).
     """
 
-    def __init__(self, stack, hostname=None, on_change=None, retry_ms=4000,
-                 retry_max_ms=64000, jitter_ms=1000, init_delay_ms=1000,
-                 request_tries=4, reboot_tries=2, renew_min_s=60, renew_max_s=3600,
-                 link_poll_ms=500, probe_num=3, probe_wait_ms=1000, probe_min_ms=1000,
-                 probe_max_ms=2000, announce_wait_ms=2000, decline_wait_ms=10000):
+    # Set by the constructor's body (uipy.dhcp_msg.init, loaded for the call;
+    # declared here for the type checker, no code): the settings as attributes
+    # of their names, and
+    init_delay_ms: int
+    link_poll_ms: int
+    state: str                    # see the module docstring
+    stats: dict                   # counters by name
+    secs: int                     # seconds since start(): the lease clock
+    _xid: bytearray               # this exchange's transaction id
+    _offer: bytearray             # address offered / asked for
+    # the lease: what the server gave (4-byte bytes) and its timers in secs
+    address: "bytes | None"
+    netmask: "bytes | None"
+    gateway: "bytes | None"
+    server: "bytes | None"
+    dns: list
+    domain: "str | None"
+    lease_s: int
+    t1_s: int
+    t2_s: int
+    bound_at: int                 # secs when the lease was last bound / renewed
+
+    def __init__(self, stack, hostname=None, on_change=None, *args, **settings):
         self.stack = stack
-        self.hostname = hostname
         self.on_change = on_change
-        self.retry_ms = retry_ms
-        self.retry_max_ms = retry_max_ms
-        self.jitter_ms = jitter_ms
-        self.init_delay_ms = init_delay_ms
-        self.request_tries = request_tries
-        self.reboot_tries = reboot_tries
-        self.renew_min_s = renew_min_s
-        self.renew_max_s = renew_max_s
-        self.link_poll_ms = link_poll_ms
-        self.probe_num = probe_num
-        self.probe_wait_ms = probe_wait_ms
-        self.probe_min_ms = probe_min_ms
-        self.probe_max_ms = probe_max_ms
-        self.announce_wait_ms = announce_wait_ms
-        self.decline_wait_ms = decline_wait_ms
-        self._ack = None              # CHECKING: the ACK's lease, bound once the probes pass
-        self.state = "STOPPED"
-        self._m = None                # uipy.dhcp_msg while it is loaded
-        # the counters written as names, so they are interned (see uipy.stats)
-        self.stats = dict(discover_tx=0, request_tx=0, decline_tx=0, release_tx=0, probe_tx=0,
-                          offer_rx=0, ack_rx=0, nak_rx=0, bound=0, renewed=0, rebound=0,
-                          rebooted=0, expired=0, link_down=0, arp_miss=0, probe_conflict=0,
-                          gave_up=0, drop_short=0, drop_foreign=0, drop_xid=0, drop_chaddr=0,
-                          drop_cookie=0, drop_options=0, drop_unexpected=0, drop_bad_ack=0,
-                          bad_address=0, bad_server=0, bad_router=0, no_memory=0)
-        if self._call("check") is False:   # ValueError for a bad setting
-            raise MemoryError("uipy: no memory for the DHCP client")
-        self.secs = 0                 # seconds since start(): the lease clock
-        self._ms = 0                  # milliseconds not yet counted into secs
-        self._last = 0                # ticks of the previous tick
-        self._link = True
-        self._link_at = 0             # ticks of the next link_up() poll
-        self._xid = bytearray(4)
-        self._timer = False           # a (re)transmission is due at _due
-        self._due = 0
-        self._tries = 0               # messages sent in this state
-        self._misses = 0              # renewals in a row lost to an ARP miss
-        self._began = 0               # secs when this exchange began (the 'secs' field)
-        # the lease: what the server gave (4-byte bytes) and its timers in secs
-        self.address = None
-        self.netmask = None
-        self.gateway = None
-        self.server = None
-        self.dns = []
-        self.domain = None
-        self.lease_s = 0
-        self.t1_s = 0
-        self.t2_s = 0
-        self.bound_at = 0             # secs when the lease was last bound / renewed
-        self._offer = bytearray(4)    # address offered / asked for
-        self._offer_server = bytearray(4)
+        # the settings checked (ValueError for a bad one); MemoryError when
+        # there is no memory to load the code
+        run("dhcp_msg", "init", self, hostname, args, settings)
 
     # --- the message module, loaded for an exchange ---
 
     def _call(self, fn, *args):
         """uipy.dhcp_msg.fn(self, *args), importing the module if needed and
-        dropping it after when no exchange is under way.  False when there is
-        no memory to import it."""
+        dropping it after when no exchange is under way (bound, stopped or the
+        link down).  False when there is no memory to import it."""
         m = self._m
         if m is None:
             try:
@@ -132,7 +109,7 @@ class Dhcp:
         try:
             return getattr(m, fn)(self, *args)
         finally:
-            if self.state == "BOUND" or self.state == "STOPPED":
+            if self.state == "BOUND" or self.state == "STOPPED" or not self._link:
                 self._drop()
 
     def _drop(self):
@@ -265,7 +242,7 @@ class Dhcp:
             self._link_at = ticks_add(now, self.link_poll_ms)
             up = bool(self.stack.nic.link_up())
             if up != self._link:
-                self._link_change(up)
+                self._call("link_change", up)   # no memory: seen again at the next poll
         st = self.state
         if self.address is not None and self.lease_s != _INFINITE:
             held = self.secs - self.bound_at
@@ -289,25 +266,6 @@ class Dhcp:
         """A new transaction in the current state: new xid, send at once."""
         if self._call("exchange") is False:
             self._arm(1000)           # no memory: the retransmission timer tries again
-
-    def _link_change(self, up):
-        self._link = up
-        if not up:
-            self.stats["link_down"] += 1
-            self._timer = False
-            # Keep the address while the cable is out (connections survive a
-            # short flap); on return, INIT-REBOOT checks it is still ours.
-            if self.address is not None:
-                self._offer[:] = self.address
-                self.state = "INIT-REBOOT"
-            elif self.state != "INIT-REBOOT" and self.state != "REBOOTING":
-                self.state = "INIT"
-            else:
-                self.state = "INIT-REBOOT"
-        elif self.state == "INIT-REBOOT":
-            self._reboot(0)
-        elif self.state == "INIT":
-            self._init(self._random(self.init_delay_ms))
 
     # --- input ---
 

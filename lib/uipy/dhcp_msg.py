@@ -45,7 +45,70 @@ def _check_hostname(name):
             raise ValueError("uipy: DHCP hostname %r may hold only letters, digits and '-'" % name)
 
 
-def check(d):
+def init(d, hostname, args, settings):
+    """Dhcp(stack, hostname, on_change, *args, **settings): the constructor's
+    body (stack and on_change are set already)."""
+    _construct(d, hostname, *args, **settings)
+
+
+def _construct(d, hostname, retry_ms=4000, retry_max_ms=64000, jitter_ms=1000, init_delay_ms=1000,
+               request_tries=4, reboot_tries=2, renew_min_s=60, renew_max_s=3600, link_poll_ms=500,
+               probe_num=3, probe_wait_ms=1000, probe_min_ms=1000, probe_max_ms=2000,
+               announce_wait_ms=2000, decline_wait_ms=10000):
+    d.hostname = hostname
+    d.retry_ms = retry_ms
+    d.retry_max_ms = retry_max_ms
+    d.jitter_ms = jitter_ms
+    d.init_delay_ms = init_delay_ms
+    d.request_tries = request_tries
+    d.reboot_tries = reboot_tries
+    d.renew_min_s = renew_min_s
+    d.renew_max_s = renew_max_s
+    d.link_poll_ms = link_poll_ms
+    d.probe_num = probe_num
+    d.probe_wait_ms = probe_wait_ms
+    d.probe_min_ms = probe_min_ms
+    d.probe_max_ms = probe_max_ms
+    d.announce_wait_ms = announce_wait_ms
+    d.decline_wait_ms = decline_wait_ms
+    _check(d)
+    d._ack = None                 # CHECKING: the ACK's lease, bound once the probes pass
+    d.state = "STOPPED"
+    d._m = None                   # this module while an exchange has it loaded
+    # the counters written as names, so they are interned (see uipy.stats)
+    d.stats = dict(discover_tx=0, request_tx=0, decline_tx=0, release_tx=0, probe_tx=0,
+                   offer_rx=0, ack_rx=0, nak_rx=0, bound=0, renewed=0, rebound=0,
+                   rebooted=0, expired=0, link_down=0, arp_miss=0, probe_conflict=0,
+                   gave_up=0, drop_short=0, drop_foreign=0, drop_xid=0, drop_chaddr=0,
+                   drop_cookie=0, drop_options=0, drop_unexpected=0, drop_bad_ack=0,
+                   bad_address=0, bad_server=0, bad_router=0, no_memory=0)
+    d.secs = 0                    # seconds since start(): the lease clock
+    d._ms = 0                     # milliseconds not yet counted into secs
+    d._last = 0                   # ticks of the previous tick
+    d._link = True
+    d._link_at = 0                # ticks of the next link_up() poll
+    d._xid = bytearray(4)
+    d._timer = False              # a (re)transmission is due at _due
+    d._due = 0
+    d._tries = 0                  # messages sent in this state
+    d._misses = 0                 # renewals in a row lost to an ARP miss
+    d._began = 0                  # secs when this exchange began (the 'secs' field)
+    # the lease: what the server gave (4-byte bytes) and its timers in secs
+    d.address = None
+    d.netmask = None
+    d.gateway = None
+    d.server = None
+    d.dns = []
+    d.domain = None
+    d.lease_s = 0
+    d.t1_s = 0
+    d.t2_s = 0
+    d.bound_at = 0                # secs when the lease was last bound / renewed
+    d._offer = bytearray(4)       # address offered / asked for
+    d._offer_server = bytearray(4)
+
+
+def _check(d):
     """The constructor's settings; ValueError for a bad one."""
     for name in ("retry_ms", "retry_max_ms", "request_tries", "reboot_tries", "renew_min_s",
                  "renew_max_s", "link_poll_ms"):
@@ -66,6 +129,27 @@ def check(d):
     if d.probe_max_ms < d.probe_min_ms or d.probe_num > 10:
         raise ValueError("uipy: Dhcp probe_max_ms must be >= probe_min_ms, probe_num at most 10")
     _check_hostname(d.stack.hostname if d.hostname is None else d.hostname)
+
+
+def link_change(d, up):
+    """nic.link_up() changed (Dhcp._tick polls it)."""
+    d._link = up
+    if not up:
+        d.stats["link_down"] += 1
+        d._timer = False
+        # Keep the address while the cable is out (connections survive a
+        # short flap); on return, INIT-REBOOT checks it is still ours.
+        if d.address is not None:
+            d._offer[:] = d.address
+            d.state = "INIT-REBOOT"
+        elif d.state != "INIT-REBOOT" and d.state != "REBOOTING":
+            d.state = "INIT"
+        else:
+            d.state = "INIT-REBOOT"
+    elif d.state == "INIT-REBOOT":
+        d._reboot(0)
+    elif d.state == "INIT":
+        d._init(d._random(d.init_delay_ms))
 
 
 def lease(d):

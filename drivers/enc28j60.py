@@ -37,12 +37,9 @@ except ImportError:
         return x
 
 try:
-    from time import sleep_ms, sleep_us  # type: ignore  (MicroPython only)
+    from time import sleep_us  # type: ignore  (MicroPython only)
 except ImportError:
     from time import sleep as _sleep
-
-    def sleep_ms(ms):
-        _sleep(ms / 1000)
 
     def sleep_us(us):
         _sleep(us / 1000000)
@@ -58,15 +55,12 @@ _BFC = const(0xA0)
 # Register encoding: bits 4:0 address, bits 6:5 bank, bit 7 MAC/MII (these
 # answer a read with a dummy byte first). 0x1B..0x1F exist in every bank.
 _MM = const(0x80)
-_EIE = const(0x1B)
 _EIR = const(0x1C)
-_ESTAT = const(0x1D)
 _ECON2 = const(0x1E)
 _ECON1 = const(0x1F)
 # bank 0
 _ERDPTL = const(0x00)
 _EWRPTL = const(0x02)
-_ETXSTL = const(0x04)
 _ETXNDL = const(0x06)
 _ERXSTL = const(0x08)
 _ERXNDL = const(0x0A)
@@ -75,14 +69,6 @@ _ERXRDPTL = const(0x0C)
 _ERXFCON = const(0x38)
 _EPKTCNT = const(0x39)
 # bank 2 (MAC/MII)
-_MACON1 = const(0xC0)
-_MACON3 = const(0xC2)
-_MACON4 = const(0xC3)
-_MABBIPG = const(0xC4)
-_MAIPGL = const(0xC6)
-_MAIPGH = const(0xC7)
-_MACLCON2 = const(0xC9)
-_MAMXFLL = const(0xCA)
 _MICMD = const(0xD2)
 _MIREGADR = const(0xD4)
 _MIWRL = const(0xD6)
@@ -91,7 +77,6 @@ _MIRDL = const(0xD8)
 _MIRDH = const(0xD9)
 # bank 3
 _MISTAT = const(0xEA)
-_EREVID = const(0x72)
 
 # bits
 _EIR_TXIF = const(0x08)
@@ -101,9 +86,7 @@ _ECON1_TXRST = const(0x80)
 _ECON1_RXRST = const(0x40)
 _ECON1_TXRTS = const(0x08)
 _ECON1_RXEN = const(0x04)
-_ECON2_AUTOINC = const(0x80)
 _ECON2_PKTDEC = const(0x40)
-_ECON2_PWRSV = const(0x20)
 _RXFCON_NORMAL = const(0xA1)  # UCEN | CRCEN | BCEN
 _RXFCON_MCEN = const(0x02)
 
@@ -120,7 +103,6 @@ RX_END = const(0x19FF)
 TX_START = const(0x1A00)
 
 MAX_FRAME = const(1514)
-_MAX_FRAME_FCS = const(1518)
 _TX_POLLS = const(1000)
 _TX_RETRIES = const(16)
 _MII_POLLS = const(1000)
@@ -134,9 +116,8 @@ class ENC28J60:
         self.rst = rst
         self.int_pin = int_pin
         self.full_duplex = full_duplex
-        if mac is None:
-            mac = _default_mac()
-        self.mac = bytes(mac)
+        # mac None: made from the board's unique id (drivers/enc28j60_setup.py)
+        self.mac = b"" if mac is None else bytes(mac)
         cs.value(1)
         # small buffers made once: no allocation for register access
         self._o2 = bytearray(2)
@@ -262,43 +243,21 @@ class ENC28J60:
 
     def reset(self):
         # Hardware (if wired) and system reset, then check the chip answers.
-        if self.rst is not None:
-            self.rst.value(0)
-            sleep_ms(1)
-            self.rst.value(1)
-            sleep_ms(2)
-        # errata #19: SRC is ignored in power-save, so leave it first
-        self._cmd(_BFC | _ECON2, _ECON2_PWRSV)
-        sleep_ms(1)
-        self.cs.value(0)
-        self.spi.write(b"\xff")
-        self.cs.value(1)
-        self.spi_transactions += 1
-        self.spi_bytes += 1
-        self._bank = 0
-        sleep_ms(2)  # errata #2: CLKRDY can be set before the chip is usable
-        ready = False
-        estat = 0
-        for _ in range(50):
-            estat = self._rd(_ESTAT)
-            # bit 3 reads 0 on a live chip; MISO stuck high sets it
-            if estat & 0x09 == 0x01:
-                ready = True
-                break
-            sleep_ms(1)
-        rev = self._rd(_EREVID)
-        if rev == 0x00 or rev == 0xFF:
-            raise OSError("ENC28J60 not answering: EREVID read 0x%02X; "
-                          "check MISO/MOSI/SCK/CS wiring and 3.3 V power" % rev)
-        if not ready:
-            raise OSError("ENC28J60 clock not ready: ESTAT read 0x%02X; "
-                          "check the 25 MHz crystal and 3.3 V power" % estat)
-        self.revision = rev
+        self._run("reset")
 
     def reinit(self):
         # full reset and set-up, e.g. after the chip was found deaf or unplugged
-        self.reset()
-        self._setup()
+        self._run("reinit")
+
+    def _run(self, name):
+        # bring-up code (drivers/enc28j60_setup.py) is imported for the call
+        # and dropped after: it runs rarely, and on a stock board code is heap
+        import sys
+        import enc28j60_setup
+        try:
+            getattr(enc28j60_setup, name)(self)
+        finally:
+            sys.modules.pop("enc28j60_setup", None)
 
     def _rx_pointers(self):
         # errata #5: RX at 0; errata #14: ERXRDPT odd
@@ -308,39 +267,6 @@ class ENC28J60:
         self._wr16(_ERDPTL, RX_START)
         self._next = RX_START
         self._pending = 0
-
-    def _setup(self):
-        fd = self.full_duplex
-        self._wr(_ECON1, 0)  # bank 0, RX off
-        self._bank = 0
-        self._bfs(_ECON2, _ECON2_AUTOINC)  # reset value not trusted
-        self._rx_pointers()
-        self._wr16(_ETXSTL, TX_START)
-        self._txnd = -1
-        self._wr(_ERXFCON, self._rxfcon)
-        self._wr(_MACON1, 0x0D)  # MARXEN | TXPAUS | RXPAUS
-        self._wr(_MACON3, 0x33 if fd else 0x32)  # pad to 60 + CRC + length check
-        self._wr(_MACON4, 0x00 if fd else 0x40)  # DEFER in half duplex
-        self._wr16(_MAMXFLL, _MAX_FRAME_FCS)
-        self._wr(_MABBIPG, 0x15 if fd else 0x12)
-        self._wr(_MAIPGL, 0x12)
-        self._wr(_MAIPGH, 0x0C)
-        if not fd:
-            self._wr(_MACLCON2, 63)  # errata #13: fewer false late collisions
-        # MAADR registers (bank 3) holding mac[0]..mac[5], HARDWARE.md 2.4
-        for i, reg in enumerate(b"\xe4\xe5\xe2\xe3\xe0\xe1"):
-            self._wr(reg, self.mac[i])
-        if self._rd(_MAMXFLL) != _MAX_FRAME_FCS & 0xFF:
-            raise OSError("ENC28J60 ignores MAC register writes "
-                          "(SPI clock below 8 MHz? errata #1)")
-        # duplex must agree between MAC (MACON3.FULDPX) and PHY (PHCON1.PDPXMD)
-        self.phy_write(PHCON1, 0x0100 if fd else 0x0000)
-        self.phy_write(PHCON2, 0x0000 if fd else 0x0100)  # errata #9: HDLDIS
-        self.phy_write(PHIE, 0x0012)  # PGEIE | PLNKIE: link changes latch in PHIR
-        self.phy_read(PHIR)
-        self._bfc(_EIR, 0x7F)
-        self._wr(_EIE, 0xD1)  # INTIE | PKTIE | LINKIE | RXERIE
-        self._bfs(_ECON1, _ECON1_RXEN)
 
     # ---- receive ----
 
@@ -497,12 +423,3 @@ class ENC28J60:
             return True
         return not self.int_pin.value()
 
-
-def _default_mac():
-    # locally administered, from the board's unique id when there is one
-    try:
-        import machine
-        uid = machine.unique_id()
-        return bytes((0x02, uid[-4], uid[-3], uid[-2], uid[-1], 0x28))
-    except Exception:
-        return b"\x02\x00\xec\x28\x60\x01"

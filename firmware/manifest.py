@@ -43,6 +43,7 @@ else:
 
 for chip in sorted(set(CHIPS[b] for b in frozen_boards)):
     module(chip + ".py", base_path="../drivers")
+    module(chip + "_setup.py", base_path="../drivers")   # its bring-up, loaded once
 
 # not boards/virtual.py: host only
 package("boards", files=["__init__.py", "spi_board.py"] + [b + ".py" for b in frozen_boards],

@@ -61,7 +61,9 @@ def test_mpy_plan_files_and_architecture(board):
     p = mpy_build.plan(board)
     assert (p["board"], p["port"], p["arch"], p["chip"]) == (board, port, arch, chip)
     assert p["out_dir"] == "build/mpy/" + board
-    expected = ["lib/uipy/%s.py" % m for m in lib_modules()] + ["drivers/%s.py" % chip] + board_package_files(board)
+    # the driver and its bring-up module (loaded once by the constructor)
+    expected = (["lib/uipy/%s.py" % m for m in lib_modules()] + ["drivers/%s.py" % chip, "drivers/%s_setup.py" % chip]
+                + board_package_files(board))
     assert [s for s, _ in p["files"]] == expected
     targets = dict(p["files"])
     assert targets["lib/uipy/stack.py"] == "uipy/stack.mpy"
@@ -72,7 +74,7 @@ def test_mpy_plan_files_and_architecture(board):
     assert not srcs & {"boards/virtual.py", "drivers/tap.py"}
     assert not srcs & {"boards/%s.py" % b for b in BOARDS if b != board}
     other = "enc28j60" if chip == "w5500" else "w5500"
-    assert "drivers/%s.py" % other not in srcs
+    assert "drivers/%s.py" % other not in srcs and "drivers/%s_setup.py" % other not in srcs
     assert all(s.startswith(("lib/uipy/", "drivers/", "boards/")) for s in srcs)
 
 
@@ -132,7 +134,7 @@ def test_deploy_plan_exact_command_lines(fake_firmware):
     assert cmds == [
         con + "run build/deploy/w5500_evb_pico/prepare.py",
         con + "fs cp " + " ".join(m + "uipy/%s.mpy" % n for n in lib_modules()) + " :/lib/uipy/",
-        con + "fs cp " + m + "w5500.mpy :/lib/",
+        con + "fs cp " + m + "w5500.mpy " + m + "w5500_setup.mpy :/lib/",
         con + "fs cp " + " ".join(m + f[:-3] + ".mpy" for f in board_package_files("w5500_evb_pico")) + " :/lib/boards/",
         con + "fs cp %s/www/index.html :/www/" % fw,
         con + "fs cp %s/www/css/site.css :/www/css/" % fw,
@@ -145,7 +147,8 @@ def test_deploy_plan_exact_command_lines(fake_firmware):
 def test_deploy_plan_esp32_with_the_repository_firmware():
     cmds = [deploy.command_line(c) for c in deploy.plan("esp32_enc28j60", "/dev/ttyUSB0")]
     assert cmds[0] == "mpremote connect /dev/ttyUSB0 run build/deploy/esp32_enc28j60/prepare.py"
-    assert cmds[2] == "mpremote connect /dev/ttyUSB0 fs cp build/mpy/esp32_enc28j60/enc28j60.mpy :/lib/"
+    assert cmds[2] == ("mpremote connect /dev/ttyUSB0 fs cp build/mpy/esp32_enc28j60/enc28j60.mpy "
+                       "build/mpy/esp32_enc28j60/enc28j60_setup.mpy :/lib/")
     assert "boards/esp32_enc28j60.mpy" in cmds[3] and "w5500" not in " ".join(cmds)
     assert cmds[-1] == "mpremote connect /dev/ttyUSB0 reset"
     root = cmds[-2]

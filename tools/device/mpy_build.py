@@ -6,7 +6,8 @@
     python tools/device/mpy_build.py --debug w5500_evb_pico  # keep line numbers (no -O3)
     python tools/device/mpy_build.py --mip-package [--repo OWNER/REPO]   # rewrite firmware/package.json
 
-A board gets lib/uipy/*.py, its own chip's driver (drivers/<CHIP>.py),
+A board gets lib/uipy/*.py, its own chip's driver (drivers/<CHIP>.py, and
+drivers/<CHIP>_setup.py, the bring-up it loads once, when there is one),
 boards/__init__.py, its board module and the board-package modules that one
 imports (`from .spi_board import ...`), and nothing host-only (boards/virtual.py,
 drivers/tap.py). Output keeps the import paths the device sees under /lib:
@@ -132,7 +133,10 @@ def board_info(board):
     lib = sorted(os.path.relpath(p, ROOT).replace(os.sep, "/")
                  for p in glob.glob(os.path.join(ROOT, "lib", "uipy", "*.py")))
     boards = ["boards/__init__.py", rel] + sorted(_board_package_deps(rel, [rel])[1:])
-    sources = lib + [driver] + boards
+    # the driver's set-up code, when it has a module of its own (drivers/<CHIP>_setup.py)
+    setup = "drivers/%s_setup.py" % chip
+    drivers = [driver, setup] if os.path.exists(os.path.join(ROOT, setup)) else [driver]
+    sources = lib + drivers + boards
     for s in sources:
         if s in HOST_ONLY_FILES:
             raise BoardError("uipy: %s pulls in the host-only %s" % (rel, s))

@@ -87,10 +87,15 @@ for _ in range(500):
 print('rp2_us_per_idle_poll', time.ticks_diff(time.ticks_us(), t0) / 500)
 """ % (BOARD, MAC)
 
+# buf is a memoryview, as the stack passes it: a bytearray would be sliced by
+# copy, and the figure would time a 1.5 KB allocation per frame, whose search
+# for a free run depends on the holes in the heap (1981 or 2593 us for the same
+# driver code, after a change elsewhere left a hole)
 SPI_RX = """
-import boards, time
+import boards, time, gc
 nic = boards.nic(%r, mac=%s)
-buf = bytearray(1536)
+buf = memoryview(bytearray(1536))
+gc.collect()
 print('ready')
 times = []
 t_end = time.ticks_add(time.ticks_ms(), 20000)

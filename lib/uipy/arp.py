@@ -7,8 +7,8 @@ above retries (TCP retransmits, the UDP application sends again).
 IPv4 addresses are held as two 16-bit halves: a 32-bit int would be a heap
 object on 32-bit MicroPython.
 """
-from uipy.compat import const, copy_into, same, ticks_diff
-from uipy.frame import BROADCAST_MAC, equal_at, put16
+from uipy import run
+from uipy.compat import const, copy_into, put16, same, ticks_diff
 
 _FREE = const(0)
 _PENDING = const(1)      # request sent, no answer yet
@@ -27,33 +27,37 @@ _THA = const(32)
 _TPA = const(38)
 
 
+_TYPING = const(0)
+if _TYPING:                       # for the type checker only: the compiler drops it
+    from uipy.stack import Stack
+
+
 class Arp:
-    def __init__(self, stack, size, max_age_ms, retry_ms, pending_ms):
-        if size < 1:
-            raise ValueError("uipy: arp_size must be at least 1")
-        self.stack = stack
-        self.size = size
-        self.max_age_ms = max_age_ms      # a resolved entry is forgotten after this
-        self.retry_ms = retry_ms          # minimum gap between requests for one address
-        self.pending_ms = pending_ms      # an unanswered request is given up after this
-        self.state = bytearray(size)
-        self.hi = [0] * size              # IPv4 address, high and low 16 bits
-        self.lo = [0] * size
-        self.mac = bytearray(6 * size)
-        self.stamp = [0] * size           # when learned (resolved) or last requested (pending)
-        self.used = [0] * size            # last lookup, for LRU replacement
-        self.asked = [0] * size           # when a refresh request was last sent
-        self.refreshing = bytearray(size)  # 1: a refresh request is out (its reply is expected), 2: wanted
-        # fn(claimed), the DHCP client's ear: claimed False for every ARP packet
-        # seen while no address is set (it is in the buffer: the client probes
-        # an address), True when another host claims ours again within
-        # DEFEND_INTERVAL of our defence (RFC 5227 2.4: give the address up).
-        self.watch = None
-        self.defended = None              # ticks of our last defence, None: none since set
-        # our ARP reply as far as it does not depend on the request: Ethernet
-        # source and type, header, opcode, sender (us), zero padding (see clear)
-        self.reply = bytearray(60)
-        self.clear()
+    """Made by uipy.stack_setup (the constructor's body runs once: on a stock
+    board code is heap); the attributes, declared for the type checker:"""
+    stack: "Stack"
+    size: int
+    max_age_ms: int               # a resolved entry is forgotten after this
+    retry_ms: int                 # minimum gap between requests for one address
+    pending_ms: int               # an unanswered request is given up after this
+    state: bytearray              # per slot: _FREE, _PENDING, _RESOLVED
+    hi: list                      # IPv4 address, high and low 16 bits
+    lo: list
+    mac: bytearray                # 6 bytes a slot
+    stamp: list                   # when learned (resolved) or last requested (pending)
+    used: list                    # last lookup, for LRU replacement
+    asked: list                   # when a refresh request was last sent
+    refreshing: bytearray         # 1: a refresh request is out (its reply is expected), 2: wanted
+    # fn(claimed), the DHCP client's ear: claimed False for every ARP packet
+    # seen while no address is set (it is in the buffer: the client probes
+    # an address), True when another host claims ours again within
+    # DEFEND_INTERVAL of our defence (RFC 5227 2.4: give the address up).
+    watch: "function | None"
+    defended: "int | None"        # ticks of our last defence, None: none since set
+    # our ARP reply as far as it does not depend on the request: Ethernet
+    # source and type, header, opcode, sender (us), zero padding (set with the
+    # address: uipy.stack_setup)
+    reply: bytearray
 
     # --- cache ---
 
@@ -111,15 +115,7 @@ class Arp:
 
     def clear(self):
         """Forget every entry (the address changed, or was taken away)."""
-        self.defended = None
-        s = self.stack
-        t = self.reply
-        copy_into(t, 6, s.mac, 0, 6)
-        copy_into(t, 12, b"\x08\x06\x00\x01\x08\x00\x06\x04\x00\x02", 0, 10)
-        copy_into(t, _SHA, s.mac, 0, 6)
-        copy_into(t, _SPA, s.ip, 0, 4)
-        for i in range(self.size):
-            self.state[i] = _FREE
+        run("stack_setup", "arp_clear", self.stack)
 
     def tick(self, now):
         for i in range(self.size):
@@ -161,7 +157,7 @@ class Arp:
                 self.watch(False)
             return
         if hi == s.ip_hi and lo == s.ip_lo:
-            if equal_at(buf, _SHA, s.mac):    # our own frame, looped back
+            if same(buf, _SHA, s.mac, 6):    # our own frame, looped back
                 stats["arp_drop_not_for_us"] += 1
                 return
             # Another host claims our address (RFC 5227 2.4): defend it once
@@ -259,7 +255,7 @@ class Arp:
     def _send(self, op, shi, slo, thi, tlo):
         s = self.stack
         buf = s.buf
-        copy_into(buf, 0, BROADCAST_MAC, 0, 6)
+        copy_into(buf, 0, b"\xff\xff\xff\xff\xff\xff", 0, 6)
         copy_into(buf, 6, s.mac, 0, 6)
         put16(buf, 12, 0x0806)
         put16(buf, 14, 1)

@@ -16,26 +16,16 @@ MICROPYTHON = sys.implementation.name == "micropython"
 # --- clock: milliseconds wrapping at 2**30, like MicroPython's time.ticks_ms ---
 TICKS_PERIOD = const(1 << 30)
 _TICKS_MAX = const((1 << 30) - 1)
-_TICKS_HALF = const(1 << 29)
 
 
-def _ticks_ms():
-    return int(time.monotonic() * 1000) & _TICKS_MAX  # type: ignore  (CPython only)
-
-
-def _ticks_diff(a, b):
-    """Signed difference a - b of two tick values, correct across the wrap."""
-    return ((a - b + _TICKS_HALF) & _TICKS_MAX) - _TICKS_HALF
-
-
-def _ticks_add(a, delta):
-    return (a + delta) & _TICKS_MAX
-
-
-# MicroPython's own functions where they exist, the same arithmetic elsewhere.
-ticks_ms = getattr(time, "ticks_ms", None) or _ticks_ms
-ticks_diff = getattr(time, "ticks_diff", None) or _ticks_diff
-ticks_add = getattr(time, "ticks_add", None) or _ticks_add
+# MicroPython's own functions where they exist, the same arithmetic elsewhere
+# (uipy.portable, which a board never loads: code is heap there).
+if hasattr(time, "ticks_ms"):
+    ticks_ms = getattr(time, "ticks_ms")
+    ticks_diff = getattr(time, "ticks_diff")
+    ticks_add = getattr(time, "ticks_add")
+else:
+    from uipy.portable import ticks_ms, ticks_diff, ticks_add  # noqa: F401
 
 
 def os_error(e):
@@ -87,6 +77,30 @@ def random_bytes(n):
 def random_u16():
     b = random_bytes(2)
     return (b[0] << 8) | b[1]
+
+
+# --- bytes in the frame buffer (uipy.frame offers them too, for TCP's
+# modules; they live here so that a UDP-only stack never loads uipy.frame) ---
+
+def get16(buf, off):
+    return (buf[off] << 8) | buf[off + 1]
+
+
+def put16(buf, off, v):
+    buf[off] = (v >> 8) & 0xFF
+    buf[off + 1] = v & 0xFF
+
+
+def copy_within(buf, dst, src, n):
+    """Copy n bytes inside buf without allocating (a slice would allocate)."""
+    if dst + n <= src or src + n <= dst:
+        copy_into(buf, dst, buf, src, n)      # apart: the fast copy
+    elif dst < src:
+        for i in range(n):
+            buf[dst + i] = buf[src + i]
+    else:
+        for i in range(n - 1, -1, -1):
+            buf[dst + i] = buf[src + i]
 
 
 # --- checksum, copies and the IPv4 header: viper where the native emitter

@@ -4,7 +4,7 @@ A received frame is read straight into the buffer; replies are written into
 the same buffer and sent before the next frame is read.  IP options are
 stripped on input, so every transport header starts at TRANSPORT.
 """
-from uipy.compat import const, copy_into, same
+from uipy.compat import const, copy_within, get16, put16, same  # noqa: F401 (offered here)
 
 FRAME_MAX = const(1514)       # Ethernet II without FCS
 FRAME_MIN = const(60)         # shorter frames are padded with zeros
@@ -29,27 +29,6 @@ def new_buffer():
     return buf, memoryview(buf)
 
 
-def copy_within(buf, dst, src, n):
-    """Copy n bytes inside buf without allocating (a slice would allocate)."""
-    if dst + n <= src or src + n <= dst:
-        copy_into(buf, dst, buf, src, n)      # apart: the fast copy
-    elif dst < src:
-        for i in range(n):
-            buf[dst + i] = buf[src + i]
-    else:
-        for i in range(n - 1, -1, -1):
-            buf[dst + i] = buf[src + i]
-
-
 def equal_at(buf, off, ref):
     """True when buf[off:off+len(ref)] == ref, without allocating."""
     return same(buf, off, ref, len(ref))
-
-
-def get16(buf, off):
-    return (buf[off] << 8) | buf[off + 1]
-
-
-def put16(buf, off, v):
-    buf[off] = (v >> 8) & 0xFF
-    buf[off + 1] = v & 0xFF

@@ -1,12 +1,10 @@
 """IPv4 (RFC 791): input validation and dispatch, header output and next-hop routing."""
-from uipy.compat import const, copy_into, ip_header, same, sum16
-from uipy.frame import BROADCAST_MAC, copy_within, get16, put16
+from uipy.compat import const, copy_into, copy_within, get16, ip_header, put16, same, sum16
 
 PROTO_ICMP = const(1)
 PROTO_TCP = const(6)
 PROTO_UDP = const(17)
 
-_TTL = const(64)
 # frame offsets (uipy.frame's), here as constants the compiler puts in place:
 # an imported name is a global looked up at each use
 _IP = const(14)
@@ -40,23 +38,33 @@ def ip_str(b, off=0):
     return "%d.%d.%d.%d" % (b[off], b[off + 1], b[off + 2], b[off + 3])
 
 
+_TYPING = const(0)
+if _TYPING:                       # for the type checker only: the compiler drops it
+    from uipy.stack import Stack
+    from uipy.reasm import Reassembly
+
+
 class Ipv4:
-    def __init__(self, stack, ident, groups=2, reassembly=1480, reassembly_ms=3000):
-        self.stack = stack
-        self.reasm = None             # uipy.reasm, loaded with the first fragment
-        self.reasm_size = reassembly  # largest payload put together (0: fragments are dropped)
-        self.reasm_ms = reassembly_ms
-        self.ident = ident & 0xFFFF
-        self.ttl = _TTL
-        self.group_hi = [0] * groups      # joined multicast groups (0: free slot)
-        self.group_lo = [0] * groups
-        self.handlers = {}            # protocol number -> input(payload_len); filled by the stack
-        self.arp_pending = False      # the last send() became an ARP request
-        self.orig = None              # the header of a datagram with options, as it came
-        self.orig_len = 0
-        self.orig_at = -1             # ...for the datagram that ip_rx counted as this number
-        self._hop_hi = self._hop_lo = self._hop_slot = 0
-        self.forget_hop()
+    """Made by uipy.stack_setup (the constructor's body runs once: on a stock
+    board code is heap); the attributes, declared for the type checker:"""
+    stack: "Stack"
+    reasm: "Reassembly | None"    # uipy.reasm, loaded with the first fragment
+    reasm_size: int               # largest payload put together (0: fragments are dropped)
+    reasm_ms: int
+    ident: int
+    ttl: int
+    group_hi: list                # joined multicast groups (0: free slot)
+    group_lo: list
+    handlers: dict                # protocol number -> input(payload_len, broadcast); filled by the stack
+    arp_pending: bool             # the last send() became an ARP request
+    orig: "bytearray | None"      # the header of a datagram with options, as it came
+    orig_len: int
+    orig_at: int                  # ...for the datagram that ip_rx counted as this number
+    _hop_hi: int                  # the remembered next hop (see send)
+    _hop_lo: int
+    _hop_slot: int
+    _hop_dst_hi: int
+    _hop_dst_lo: int
 
     # --- input ---
 
@@ -177,21 +185,6 @@ class Ipv4:
 
     # --- multicast ---
 
-    def join(self, group):
-        hi = (group[0] << 8) | group[1]
-        lo = (group[2] << 8) | group[3]
-        if hi >> 12 != 0xE:
-            raise ValueError("uipy: %s is not a multicast address" % ip_str(group))
-        for i in range(len(self.group_hi)):
-            if self.group_hi[i] == hi and self.group_lo[i] == lo:
-                return
-        for i in range(len(self.group_hi)):
-            if self.group_hi[i] == 0:
-                self.group_hi[i] = hi
-                self.group_lo[i] = lo
-                return
-        raise ValueError("uipy: multicast group table full (multicast_groups=%d)" % len(self.group_hi))
-
     def group_mac(self, buf):
         """True when the destination MAC in buf is that of a joined group
         (01:00:5e + the low 23 bits of the group address)."""
@@ -272,7 +265,7 @@ class Ipv4:
                                                                                self._hop_lo, buf, 0):
             return s.send_frame(n)            # the same destination as last time, still resolved
         if (hi == 0xFFFF and lo == 0xFFFF) or self.subnet_broadcast(hi, lo):
-            copy_into(buf, 0, BROADCAST_MAC, 0, 6)
+            copy_into(buf, 0, b"\xff\xff\xff\xff\xff\xff", 0, 6)
             return s.send_frame(n)
         if hi >> 12 == 0xE:                   # multicast: the group's MAC, no ARP
             buf[0] = 0x01

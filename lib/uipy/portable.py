@@ -1,7 +1,27 @@
 """The portable forms of compat's checksum, copies and IPv4 header, and of the
 ISN hash: pure Python, for CPython and for MicroPython ports without the native
 emitter. A board with viper never imports this module (see compat)."""
-from uipy.compat import MICROPYTHON
+import time
+
+from uipy.compat import MICROPYTHON, const
+
+# --- clock: milliseconds wrapping at 2**30, like MicroPython's time.ticks_ms ---
+_TICKS_MAX = const((1 << 30) - 1)
+_TICKS_HALF = const(1 << 29)
+
+
+def ticks_ms():
+    return int(time.monotonic() * 1000) & _TICKS_MAX  # type: ignore  (CPython only)
+
+
+def ticks_diff(a, b):
+    """Signed difference a - b of two tick values, correct across the wrap."""
+    return ((a - b + _TICKS_HALF) & _TICKS_MAX) - _TICKS_HALF
+
+
+def ticks_add(a, delta):
+    return (a + delta) & _TICKS_MAX
+
 
 def sum16_loop(buf, start, n, acc):
     """Portable, allocation-free: a word loop (s stays a small int below 2**30)."""

@@ -1,33 +1,22 @@
 """The Stack: configuration, the Ethernet layer, poll() and the periodic tick."""
-from uipy import compat
+from uipy import compat, run
 from uipy.compat import const, copy_into, same, ticks_add, ticks_diff
-from uipy.frame import BROADCAST_MAC, new_buffer
-from uipy.stats import new_counters
-from uipy.arp import Arp
-from uipy.ipv4 import Ipv4, ip_bytes, ip_str, PROTO_ICMP, PROTO_UDP, PROTO_TCP
-from uipy.icmp import Icmp
-from uipy.udp import Udp
+from uipy.ipv4 import ip_bytes
+
+_TYPING = const(0)
+if _TYPING:                       # for the type checker only: the compiler drops it
+    from uipy.arp import Arp
+    from uipy.ipv4 import Ipv4
+    from uipy.icmp import Icmp
+    from uipy.udp import Udp
+    from uipy.tcp import Tcp
 
 _FRAME_MAX = const(1514)         # uipy.frame's, as constants put in place by the compiler
 _FRAME_MIN = const(60)
 _PAD = bytes(_FRAME_MIN)            # zeros for padding short frames
 
-ETHERTYPE_IPV4 = const(0x0800)
-ETHERTYPE_ARP = const(0x0806)
-
-
-def _check_mac(mac):
-    if not isinstance(mac, (bytes, bytearray)) or len(mac) != 6:
-        raise ValueError("uipy: the NIC's MAC must be 6 bytes, got %r" % (mac,))
-    if mac[0] & 1:
-        raise ValueError("uipy: the NIC's MAC %s is a multicast address" % mac_str(mac))
-    if mac == b"\x00" * 6:
-        raise ValueError("uipy: the NIC's MAC is all zeros")
-    return bytes(mac)
-
-
-def mac_str(mac):
-    return ":".join("%02x" % b for b in mac)
+_ETHERTYPE_IPV4 = const(0x0800)
+_ETHERTYPE_ARP = const(0x0806)
 
 
 class Stack:
@@ -44,110 +33,66 @@ class Stack:
     less heap on a 32-bit board).
     """
 
+    # Set by the constructor's body (uipy.stack_setup.init, loaded for the
+    # call; declared here for the type checker, no code):
+    mac: bytes
+    clock: "function"            # ms that wrap like time.ticks_ms (or a compat.VirtualClock)
+    now: int
+    buf: bytearray                # the one frame buffer, and a memoryview of it
+    mv: memoryview
+    mtu: int
+    stats: dict                   # counters by name
+    tick_ms: int
+    poll_budget: int
+    _next_tick: int
+    last_error: "Exception | None"
+    tickers: list                 # fn(now) called on every tick (DHCP, DNS, mDNS timers)
+    _view_start: int              # cache of the last payload memoryview (see view())
+    _view_len: int
+    _view: "memoryview | None"
+    hostname: str
+    dns_servers: list             # 4-byte addresses, filled by configuration or DHCP
+    ip: bytes
+    ip_hi: int
+    ip_lo: int
+    configured: bool              # an address is set (a plain attribute: see tcp_conn)
+    mask_hi: int
+    mask_lo: int
+    net_hi: int
+    net_lo: int
+    gw_hi: int
+    gw_lo: int
+    arp: "Arp"
+    ipv4: "Ipv4"
+    icmp: "Icmp"
+    udp: "Udp"
+    tcp: "Tcp | None"
+
     def __init__(self, nic, ip=None, netmask="255.255.255.0", gateway=None,
                  arp_size=8, udp_size=4, clock=None, tick_ms=50,
                  arp_max_age_ms=300000, arp_retry_ms=1000, arp_pending_ms=5000,
                  icmp_unreach_per_s=10, poll_budget=8, tcp=None, multicast_groups=2,
                  reassembly=1480, reassembly_ms=3000):
-        for name, value in (("arp_size", arp_size), ("udp_size", udp_size),
-                            ("tick_ms", tick_ms), ("poll_budget", poll_budget)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError("uipy: %s must be a positive int, got %r" % (name, value))
         self.nic = nic
-        self.mac = _check_mac(getattr(nic, "mac", None))
-        self.clock = clock or compat.ticks_ms
-        self.now = self.clock()
-        self.buf, self.mv = new_buffer()
-        self.mtu = _FRAME_MAX - 14
-        self.stats = new_counters()
-        self.tick_ms = tick_ms
-        self.poll_budget = poll_budget
-        self._next_tick = ticks_add(self.now, tick_ms)
-        self.last_error = None
-        self.tickers = []             # fn(now) called on every tick (DHCP, DNS, mDNS timers)
-        self._view_start = -1         # cache of the last payload memoryview (see view())
-        self._view_len = -1
-        self._view = None
-        self.hostname = "uipy"
-        self.dns_servers = []         # 4-byte addresses, filled by configuration or DHCP
-        self.ip = b"\x00\x00\x00\x00"
-        self.ip_hi = self.ip_lo = 0
-        self.configured = False       # an address is set (a plain attribute: see tcp_conn)
-        self.mask_hi = self.mask_lo = 0xFFFF
-        self.net_hi = self.net_lo = 0
-        self.gw_hi = self.gw_lo = 0
-        self.arp = Arp(self, arp_size, arp_max_age_ms, arp_retry_ms, arp_pending_ms)
-        self.ipv4 = Ipv4(self, compat.random_u16(), multicast_groups, reassembly, reassembly_ms)
-        self.icmp = Icmp(self, compat.random_u16(), icmp_unreach_per_s)
-        self.udp = Udp(self, udp_size)
-        self.ipv4.handlers[PROTO_ICMP] = self.icmp.input
-        self.ipv4.handlers[PROTO_UDP] = self.udp.input
-        self.tcp = None
-        if tcp is not False:
-            from uipy.tcp import Tcp
-            self.tcp = Tcp(self, **(tcp or {}))
-            self.ipv4.handlers[PROTO_TCP] = self.tcp.input
-        if ip is not None:
-            self.set_address(ip, netmask, gateway)
+        run("stack_setup", "init", self, nic, ip, netmask, gateway, arp_size, udp_size, clock, tick_ms,
+            arp_max_age_ms, arp_retry_ms, arp_pending_ms, icmp_unreach_per_s, poll_budget, tcp,
+            multicast_groups, reassembly, reassembly_ms)
 
     # --- configuration ---
 
     def set_address(self, ip, netmask="255.255.255.0", gateway=None):
         """Set (or change) the interface address; announces it with gratuitous ARP."""
-        ip = ip_bytes(ip, "address")
-        mask = ip_bytes(netmask, "netmask")
-        m = int.from_bytes(mask, "big")
-        if m == 0 or (((~m) & 0xFFFFFFFF) + 1) & (~m & 0xFFFFFFFF):
-            raise ValueError("uipy: netmask %s is not a contiguous prefix" % ip_str(mask))
-        hi = (ip[0] << 8) | ip[1]
-        lo = (ip[2] << 8) | ip[3]
-        mhi = (mask[0] << 8) | mask[1]
-        mlo = (mask[2] << 8) | mask[3]
-        if ip[0] == 0 or ip[0] >= 224 or ip[0] == 127:
-            raise ValueError("uipy: %s cannot be an interface address" % ip_str(ip))
-        if mlo < 0xFFFE and ((lo | mlo) == 0xFFFF and (hi | mhi) == 0xFFFF or (lo & ~mlo) == 0 and (hi & ~mhi & 0xFFFF) == 0):
-            raise ValueError("uipy: %s is the network or broadcast address of its subnet" % ip_str(ip))
-        gw_hi = gw_lo = 0
-        if gateway is not None:
-            gw = ip_bytes(gateway, "gateway")
-            gw_hi = (gw[0] << 8) | gw[1]
-            gw_lo = (gw[2] << 8) | gw[3]
-            if (gw_hi & mhi) != (hi & mhi) or (gw_lo & mlo) != (lo & mlo):
-                raise ValueError("uipy: gateway %s is not in the subnet of %s/%s"
-                                 % (ip_str(gw), ip_str(ip), ip_str(mask)))
-        self.ip = ip
-        self.ip_hi, self.ip_lo = hi, lo
-        self.configured = True
-        self.mask_hi, self.mask_lo = mhi, mlo
-        self.net_hi, self.net_lo = hi & mhi, lo & mlo
-        self.gw_hi, self.gw_lo = gw_hi, gw_lo
-        self.ipv4.forget_hop()
-        self.arp.clear()
-        self.arp.announce()
+        run("stack_setup", "set_address", self, ip, netmask, gateway)
 
     def clear_address(self):
         """Forget the interface address (a DHCP lease ended): TCP connections are
         reset, the ARP cache emptied; only broadcasts (and DHCP) get through."""
-        if self.tcp is not None:
-            for c in self.tcp.conns:
-                if c.state:
-                    self.tcp.abort(c)
-        self.ip = b"\x00\x00\x00\x00"
-        self.ip_hi = self.ip_lo = 0
-        self.configured = False       # an address is set (a plain attribute: see tcp_conn)
-        self.mask_hi = self.mask_lo = 0xFFFF
-        self.net_hi = self.net_lo = 0
-        self.gw_hi = self.gw_lo = 0
-        self.ipv4.forget_hop()
-        self.arp.clear()
+        run("stack_setup", "clear_address", self)
 
     def join_multicast(self, group):
         """Receive IPv4 multicast for group (e.g. '224.0.0.251' for mDNS); the NIC's
         filter is opened for multicast if it has allow_multicast()."""
-        self.ipv4.join(ip_bytes(group, "multicast group"))
-        allow = getattr(self.nic, "allow_multicast", None)
-        if allow is not None:
-            allow(True)
+        run("stack_setup", "join_multicast", self, group)
 
     # --- the loop ---
 
@@ -176,12 +121,12 @@ class Stack:
                     stats["drop_short"] += 1
                 elif n > _FRAME_MAX:
                     stats["drop_oversize"] += 1
-                elif not ((same(buf, 0, BROADCAST_MAC, 6) or self.ipv4.group_mac(buf)) if buf[0] & 1
+                elif not ((same(buf, 0, b"\xff\xff\xff\xff\xff\xff", 6) or self.ipv4.group_mac(buf)) if buf[0] & 1
                           else same(buf, 0, self.mac, 6)):
                     stats["drop_not_for_us"] += 1
-                elif kind == ETHERTYPE_IPV4:
+                elif kind == _ETHERTYPE_IPV4:
                     self.ipv4.input(n)
-                elif kind == ETHERTYPE_ARP:
+                elif kind == _ETHERTYPE_ARP:
                     self.arp.input(n)
                 else:
                     stats["drop_ethertype"] += 1

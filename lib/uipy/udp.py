@@ -3,8 +3,7 @@
 A received checksum of 0 means the sender did not compute one; a computed
 checksum of 0 is sent as 0xFFFF.
 """
-from uipy.compat import const, copy_into, sum16
-from uipy.frame import get16, put16
+from uipy.compat import const, copy_into, get16, put16, sum16
 
 # uipy.frame's offsets and the protocol number as this module's const()s:
 # folded in place, where an imported name is a global lookup at each use
@@ -21,14 +20,18 @@ def pseudo_sum(buf, length, proto):
     return sum16(buf, _IP_SRC, 8, proto + length)
 
 
+_TYPING = const(0)
+if _TYPING:                       # for the type checker only: the compiler drops it
+    from uipy.stack import Stack
+
+
 class Udp:
-    def __init__(self, stack, size):
-        if size < 1:
-            raise ValueError("uipy: udp_size must be at least 1")
-        self.stack = stack
-        self.ports = [0] * size
-        self.handlers = [None] * size
-        self._src = bytearray(4)      # sender address handed to handlers
+    """Made by uipy.stack_setup (the constructor's body runs once: on a stock
+    board code is heap); the attributes, declared for the type checker:"""
+    stack: "Stack"
+    ports: list                   # bound ports (0: free slot)
+    handlers: list                # their handlers
+    _src: bytearray               # sender address handed to handlers
 
     def bind(self, port, handler):
         """Deliver datagrams for port to handler(data, src_ip, src_port).

@@ -1,0 +1,206 @@
+"""The Stack's set-up: the constructor's checks and body, address changes,
+joining a multicast group.  uipy.run loads it for the call and drops it after:
+on a stock board code is heap, and these run at start and on (rare)
+configuration changes only.
+"""
+from uipy import compat, run
+from uipy.compat import copy_into, ticks_add
+from uipy.arp import Arp
+from uipy.ipv4 import Ipv4, ip_bytes, ip_str, PROTO_ICMP, PROTO_UDP, PROTO_TCP
+from uipy.icmp import Icmp
+from uipy.udp import Udp
+
+
+def _check_mac(mac):
+    if not isinstance(mac, (bytes, bytearray)) or len(mac) != 6:
+        raise ValueError("uipy: the NIC's MAC must be 6 bytes, got %r" % (mac,))
+    if mac[0] & 1:
+        raise ValueError("uipy: the NIC's MAC %s is a multicast address" % mac_str(mac))
+    if mac == b"\x00" * 6:
+        raise ValueError("uipy: the NIC's MAC is all zeros")
+    return bytes(mac)
+
+
+def mac_str(mac):
+    return ":".join("%02x" % b for b in mac)
+
+
+def init(self, nic, ip, netmask, gateway, arp_size, udp_size, clock, tick_ms, arp_max_age_ms,
+         arp_retry_ms, arp_pending_ms, icmp_unreach_per_s, poll_budget, tcp, multicast_groups,
+         reassembly, reassembly_ms):
+    """Stack.__init__."""
+    for name, value in (("arp_size", arp_size), ("udp_size", udp_size),
+                        ("tick_ms", tick_ms), ("poll_budget", poll_budget)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError("uipy: %s must be a positive int, got %r" % (name, value))
+    self.nic = nic
+    self.mac = _check_mac(getattr(nic, "mac", None))
+    self.clock = clock or compat.ticks_ms
+    self.now = self.clock()
+    self.buf = bytearray(1536)            # one maximum frame (1514) plus slack
+    self.mv = memoryview(self.buf)
+    self.mtu = 1500
+    self.stats = run("stats", "new_counters")
+    self.tick_ms = tick_ms
+    self.poll_budget = poll_budget
+    self._next_tick = ticks_add(self.now, tick_ms)
+    self.last_error = None
+    self.tickers = []             # fn(now) called on every tick (DHCP, DNS, mDNS timers)
+    self._view_start = -1         # cache of the last payload memoryview (see view())
+    self._view_len = -1
+    self._view = None
+    self.hostname = "uipy"
+    self.dns_servers = []         # 4-byte addresses, filled by configuration or DHCP
+    self.tcp = None
+    _unset(self)
+    # the protocols' objects (their classes have no constructors: this body
+    # runs once) with the attributes their classes declare
+    a = self.arp = Arp()
+    a.stack = self
+    a.size = arp_size
+    a.max_age_ms = arp_max_age_ms
+    a.retry_ms = arp_retry_ms
+    a.pending_ms = arp_pending_ms
+    a.state = bytearray(arp_size)
+    a.hi = [0] * arp_size
+    a.lo = [0] * arp_size
+    a.mac = bytearray(6 * arp_size)
+    a.stamp = [0] * arp_size
+    a.used = [0] * arp_size
+    a.asked = [0] * arp_size
+    a.refreshing = bytearray(arp_size)
+    a.watch = None
+    a.defended = None
+    a.reply = bytearray(60)
+    p = self.ipv4 = Ipv4()
+    p.stack = self
+    p.reasm = None
+    p.reasm_size = reassembly
+    p.reasm_ms = reassembly_ms
+    p.ident = compat.random_u16()
+    p.ttl = 64
+    p.group_hi = [0] * multicast_groups
+    p.group_lo = [0] * multicast_groups
+    p.handlers = {}
+    p.arp_pending = False
+    p.orig = None
+    p.orig_len = 0
+    p.orig_at = -1
+    p._hop_hi = p._hop_lo = p._hop_slot = 0
+    p.forget_hop()
+    arp_clear(self)
+    c = self.icmp = Icmp()
+    c.stack = self
+    c.ident = compat.random_u16()
+    c.on_echo_reply = None
+    c.unreach_per_s = icmp_unreach_per_s
+    c.unreach_budget = icmp_unreach_per_s
+    c._refilled = self.now
+    c._src = bytearray(4)
+    c.more = None
+    u = self.udp = Udp()
+    u.stack = self
+    u.ports = [0] * udp_size
+    u.handlers = [None] * udp_size
+    u._src = bytearray(4)
+    self.ipv4.handlers[PROTO_ICMP] = self.icmp.input
+    self.ipv4.handlers[PROTO_UDP] = self.udp.input
+    if tcp is not False:
+        from uipy.tcp import Tcp
+        self.tcp = Tcp(self, **(tcp or {}))
+        self.ipv4.handlers[PROTO_TCP] = self.tcp.input
+    if ip is not None:
+        set_address(self, ip, netmask, gateway)
+
+
+def _unset(self):
+    self.ip = b"\x00\x00\x00\x00"
+    self.ip_hi = self.ip_lo = 0
+    self.configured = False       # an address is set (a plain attribute: see tcp_conn)
+    self.mask_hi = self.mask_lo = 0xFFFF
+    self.net_hi = self.net_lo = 0
+    self.gw_hi = self.gw_lo = 0
+
+
+def set_address(self, ip, netmask, gateway):
+    """Stack.set_address."""
+    ip = ip_bytes(ip, "address")
+    mask = ip_bytes(netmask, "netmask")
+    m = int.from_bytes(mask, "big")
+    if m == 0 or (((~m) & 0xFFFFFFFF) + 1) & (~m & 0xFFFFFFFF):
+        raise ValueError("uipy: netmask %s is not a contiguous prefix" % ip_str(mask))
+    hi = (ip[0] << 8) | ip[1]
+    lo = (ip[2] << 8) | ip[3]
+    mhi = (mask[0] << 8) | mask[1]
+    mlo = (mask[2] << 8) | mask[3]
+    if ip[0] == 0 or ip[0] >= 224 or ip[0] == 127:
+        raise ValueError("uipy: %s cannot be an interface address" % ip_str(ip))
+    if mlo < 0xFFFE and ((lo | mlo) == 0xFFFF and (hi | mhi) == 0xFFFF or (lo & ~mlo) == 0 and (hi & ~mhi & 0xFFFF) == 0):
+        raise ValueError("uipy: %s is the network or broadcast address of its subnet" % ip_str(ip))
+    gw_hi = gw_lo = 0
+    if gateway is not None:
+        gw = ip_bytes(gateway, "gateway")
+        gw_hi = (gw[0] << 8) | gw[1]
+        gw_lo = (gw[2] << 8) | gw[3]
+        if (gw_hi & mhi) != (hi & mhi) or (gw_lo & mlo) != (lo & mlo):
+            raise ValueError("uipy: gateway %s is not in the subnet of %s/%s"
+                             % (ip_str(gw), ip_str(ip), ip_str(mask)))
+    self.ip = ip
+    self.ip_hi, self.ip_lo = hi, lo
+    self.configured = True
+    self.mask_hi, self.mask_lo = mhi, mlo
+    self.net_hi, self.net_lo = hi & mhi, lo & mlo
+    self.gw_hi, self.gw_lo = gw_hi, gw_lo
+    self.ipv4.forget_hop()
+    arp_clear(self)
+    self.arp.announce()
+
+
+def clear_address(self):
+    """Stack.clear_address."""
+    if self.tcp is not None:
+        for c in self.tcp.conns:
+            if c.state:
+                self.tcp.abort(c)
+    _unset(self)
+    self.ipv4.forget_hop()
+    arp_clear(self)
+
+
+def arp_clear(self):
+    """Arp.clear: forget every ARP entry (the address changed, or was taken
+    away) and fill in ARP's reply template (everything but the target)."""
+    a = self.arp
+    a.defended = None
+    t = a.reply
+    copy_into(t, 6, self.mac, 0, 6)
+    copy_into(t, 12, b"\x08\x06\x00\x01\x08\x00\x06\x04\x00\x02", 0, 10)
+    copy_into(t, 22, self.mac, 0, 6)          # sender: us
+    copy_into(t, 28, self.ip, 0, 4)
+    for i in range(a.size):
+        a.state[i] = 0                        # free
+
+
+def join_multicast(self, group):
+    """Stack.join_multicast."""
+    group = ip_bytes(group, "multicast group")
+    p = self.ipv4
+    hi = (group[0] << 8) | group[1]
+    lo = (group[2] << 8) | group[3]
+    if hi >> 12 != 0xE:
+        raise ValueError("uipy: %s is not a multicast address" % ip_str(group))
+    free = -1
+    for i in range(len(p.group_hi)):
+        if p.group_hi[i] == hi and p.group_lo[i] == lo:
+            free = -2                     # joined already
+            break
+        if p.group_hi[i] == 0 and free < 0:
+            free = i
+    if free == -1:
+        raise ValueError("uipy: multicast group table full (multicast_groups=%d)" % len(p.group_hi))
+    if free >= 0:
+        p.group_hi[free] = hi
+        p.group_lo[free] = lo
+    allow = getattr(self.nic, "allow_multicast", None)
+    if allow is not None:
+        allow(True)

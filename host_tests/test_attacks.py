@@ -140,7 +140,7 @@ def test_slowloris_and_idle_clients_evicted(server):
             code, size, secs = r.stdout.split()
             assert r.returncode == 0 and code == "200" and int(size) == len(PAGE_BYTES), r
             times.append(float(secs))
-        # a held connection becomes evictable after httpd.EVICT_MS (250 ms) of waiting for
+        # a held connection becomes evictable after httpd_more.EVICT_MS (250 ms) of waiting for
         # a request head: a newcomer that finds them all younger waits for its
         # retransmission (so a client whose request is in flight is never reset)
         assert max(times) < 1.5, times

@@ -14,7 +14,7 @@ Limits: max_conns connections at once (the listener's backlog).  A client
 whose handshake completes while all are held makes room by evicting, with a
 reset, a connection waiting for a request head: an idle keep-alive client
 first, then one trickling its head in (slowloris), then one that has sent
-nothing for EVICT_MS; when every
+nothing for 250 ms (httpd_more.EVICT_MS); when every
 connection is busy answering, the new client waits (its request is
 retransmitted until a slot is free; tcp_syn_backlog_full counts it).  A
 connection this server has closed stops counting at once.  header_limit bytes
@@ -47,13 +47,10 @@ _HEAD = const(0)   # reading a request head
 _SEND = const(1)   # queueing a response
 
 STATUS_PATHS = ("/status.json", "/api/status")
-EVICT_MS = const(250)   # a connection waits this long for a request head before a newcomer may evict it
-                        # (a new client's request normally follows its handshake within milliseconds)
-
 # one string each rather than tuples of pairs: a third of the heap
 _REASONS = ("\n200 OK\n301 Moved Permanently\n400 Bad Request\n403 Forbidden\n404 Not Found"
             "\n405 Method Not Allowed\n408 Request Timeout\n413 Content Too Large\n414 URI Too Long"
-            "\n431 Request Header Fields Too Large\n500 Internal Server Error\n")
+            "\n431 Request Header Fields Too Large\n500 Internal Server Error\n503 Service Unavailable\n")
 
 _TYPES = ("\nhtml text/html; charset=utf-8\nhtm text/html; charset=utf-8\ncss text/css"
           "\njs text/javascript\njson application/json\npng image/png\nsvg image/svg+xml"
@@ -92,26 +89,12 @@ def content_type(path):
 
 
 def unquote(b):
-    """Percent-decode bytes once; None for a malformed escape."""
+    """Percent-decode bytes once; None for a malformed escape.  A target with
+    a '%' is rare: the decoder is uipy.httpd_more, loaded for the call
+    (MemoryError when it cannot be: the request is answered 503)."""
     if b"%" not in b:
         return b
-    out = bytearray()
-    i = 0
-    n = len(b)
-    while i < n:
-        ch = b[i]
-        if ch == 37:
-            if i + 3 > n:
-                return None
-            try:
-                out.append(int(b[i + 1:i + 3], 16))
-            except ValueError:
-                return None
-            i += 3
-        else:
-            out.append(ch)
-            i += 1
-    return bytes(out)
+    return run("httpd_more", "unquote", b)
 
 
 def safe_path(target):
@@ -152,6 +135,8 @@ class _Client:
         self.served = 0
         self.reset()
         self.f = None
+        self.ring = None              # a file's send buffers (memoryview), while it is sent
+        self.ri = 0                   # the ring's next chunk
         self.pending = None
         self.left = 0
         self.keep = False
@@ -181,7 +166,7 @@ class _Client:
 class HttpServer:
     def __init__(self, stack, root="www", port=80, status=None, max_conns=4, header_limit=1024,
                  body_limit=0, request_timeout_ms=10000, keep_alive=True, name="uipy",
-                 line_limit=256, keep_alive_ms=5000, max_requests=100, chunk=1460, chunks=2):
+                 line_limit=256, keep_alive_ms=5000, max_requests=100, chunk=2920, chunks=2):
         run("httpd_cfg", "check", stack, root, status, name, max_conns, header_limit, body_limit,
             request_timeout_ms, line_limit, keep_alive_ms, max_requests, chunk, chunks)
         self.stack = stack
@@ -207,6 +192,7 @@ class HttpServer:
         self.errors = 0               # 4xx and 5xx answers
         self.timeouts = 0
         self.evicted = 0              # connections let go to make room for a new client
+        self.no_memory = 0            # rare paths not taken for want of heap to load them (503s)
         self.uptime_s = 0
         self._t0 = stack.now
         stack.tickers.append(self._tick)
@@ -258,37 +244,21 @@ class HttpServer:
 
     def _evict(self):
         """All max_conns are held and a new client has completed its handshake:
-        the connection to reset for it, or None.  Among those waiting for a
-        request head: an idle keep-alive client first, then one with part of a
-        head (slowloris), then one that has sent nothing for EVICT_MS (a fresh
-        client's request is usually the very next frame); the longest waiting
-        of the first kind there is."""
-        victim = None
-        rank = 3
-        since = 0
-        now = self.stack.now
-        for conn in self.stack.tcp.conns:
-            c = conn.app
-            if conn.lport != self.port or not isinstance(c, _Client) or c.phase != _HEAD:
-                continue
-            r = 0 if c.served and not c.hbytes else 1 if c.hbytes else 2
-            if r == 2 and ticks_diff(now, c.waiting) < EVICT_MS:
-                continue
-            if r < rank or (r == rank and ticks_diff(c.waiting, since) < 0):
-                victim = conn
-                rank = r
-                since = c.waiting
-        if victim is not None:
-            self.evicted += 1
-            self._release(victim, victim.app)
-        return victim                 # the TCP layer resets it
+        the connection to reset for it, or None (uipy.httpd_more.evict, loaded
+        for the call: the table is rarely full; without the memory to load
+        it, nobody is evicted and the new client waits, counted)."""
+        try:
+            return run("httpd_more", "evict", self, _Client)
+        except MemoryError:
+            self.no_memory += 1
+            return None
 
     def _take(self, conn):
         c = self._pool.pop() if self._pool else _Client(self.line_limit)
         c.reset()
         c.served = c.skip = 0
         c.slots = conn.send_queue_free()
-        c.f = c.pending = c.stash = None
+        c.f = c.pending = c.stash = c.ring = None
         c.left = 0
         c.keep = c.stopped = c.peer_fin = False
         c.deadline = ticks_add(self.stack.now, self.request_timeout_ms)
@@ -301,7 +271,7 @@ class HttpServer:
         """Forget the connection: close its file, the client goes back to the pool."""
         if c.f is not None:
             c.f.close()
-        c.f = c.pending = c.stash = None
+        c.f = c.pending = c.stash = c.ring = None
         conn.app = None
         self.active -= 1
         if len(self._pool) < self.max_conns:
@@ -447,7 +417,11 @@ class HttpServer:
             self._error(conn, c, 413)
             return
         c.skip = c.clen if c.clen > 0 else 0
-        segs = safe_path(c.target)
+        try:
+            segs = safe_path(c.target)
+        except MemoryError:           # the decoder could not be loaded
+            self.no_memory += 1
+            segs = 503
         if isinstance(segs, int):
             self._error(conn, c, segs)
             return
@@ -528,9 +502,28 @@ class HttpServer:
         if c.method == b"HEAD":
             c.pending = head
         elif f is not None:
-            first = f.read(self.chunk - len(head)) if self.chunk > len(head) + 64 else b""
-            c.pending = head + first if first else head
-            c.left = length - len(first)
+            chunk = self.chunk
+            hl = len(head)
+            if hl + length <= chunk:      # one object: head and the whole file
+                first = f.read(length)
+                c.pending = head + first
+                c.left = length - len(first)
+            else:
+                # The file goes out of a ring of `chunks` buffers of `chunk`
+                # bytes, read into in place (readinto: a tenth of f.read's time
+                # on an RP2040) and queued as memoryviews: a buffer is reused
+                # only once what was queued from it is acknowledged (the queue
+                # is FIFO and holds fewer than `chunks` of this file's objects).
+                c.ring = ring = memoryview(bytearray(chunk * self.chunks))
+                c.ri = 1 % self.chunks
+                if chunk > hl + 64:
+                    ring[:hl] = head
+                    n = f.readinto(ring[hl:chunk])
+                    c.pending = ring[:hl + n]
+                    c.left = length - n
+                else:
+                    c.pending = head
+                    c.left = length
             c.f = f
         else:
             c.pending = head + body if body else head
@@ -544,24 +537,27 @@ class HttpServer:
                     return            # queue full: again on the next _ACKED or _POLL
                 c.pending = None
             f = c.f
+            chunk = self.chunk
             while f is not None and c.left > 0:
                 free = conn.send_queue_free()
                 if not free or c.slots - free >= self.chunks:
                     return
-                data = f.read(self.chunk if self.chunk < c.left else c.left)
-                if not data:          # the file shrank: the promised length cannot be kept
+                i = c.ri * chunk
+                c.ri = c.ri + 1 if c.ri + 1 < self.chunks else 0
+                n = f.readinto(c.ring[i:i + (chunk if chunk < c.left else c.left)])
+                if not n:             # the file shrank: the promised length cannot be kept
                     self._release(conn, c)
                     conn.abort()
                     return
-                conn.send(data)
-                c.left -= len(data)
+                conn.send(c.ring[i:i + n])
+                c.left -= n
         except OSError:               # not open for sending any more, or a read error
             self._release(conn, c)
             conn.abort()
             return
         if c.f is not None:
             c.f.close()
-            c.f = None
+            c.f = c.ring = None     # the queue keeps what it still holds of the ring
         if c.keep:
             c.reset()
             c.deadline = ticks_add(self.stack.now, self.keep_alive_ms)

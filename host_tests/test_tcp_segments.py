@@ -279,5 +279,7 @@ def test_other_modules_constants_agree_with_their_sources():
         assert getattr(udp, "_" + name) == getattr(frame, name), name
     assert udp._PROTO_UDP == ipv4.PROTO_UDP
     assert tcp_sack._TCP_DATA == frame.TCP_DATA
+    from uipy import tcp_setup
+    assert tcp_setup._TCP_DATA == frame.TCP_DATA
     for name in ("CONNECTED", "NEWDATA", "ACKED", "POLL", "CLOSED", "ABORTED", "TIMEDOUT"):
         assert getattr(httpd, "_" + name) == getattr(tcp_conn, name), name

@@ -132,7 +132,63 @@ class Listener:
         self.on_full = on_full        # () -> a connection the application gives up for a newcomer, or None
 
 
+_TYPING = const(0)
+if _TYPING:                       # for the type checker only: the compiler drops it
+    from types import ModuleType
+    from uipy.stack import Stack
+    from uipy.tcp_reorder import ReorderStore
+    from uipy.tcp_wait import WaitRoom
+
+
 class Tcp:
+    """A Stack's TCP.  The constructor's body is uipy.tcp_setup's (run once
+    and dropped: on a stock board code is heap); the attributes, declared for
+    the type checker:"""
+    stack: "Stack"
+    our_mss: int                      # the MTU less 40
+    window: int                       # receive window connections start with
+    rto_initial: int
+    rto_min: int
+    rto_max: int
+    max_retries: int
+    syn_retries: int                  # SYN-SENT: 1+2+4+..+60+60 s = 183 s (RFC 1122: >= 3 min)
+    synack_retries: int               # SYN-RECEIVED: 63 s, as Linux
+    arp_wait_ms: int                  # R2 while retransmissions meet ARP misses (>= 100 s)
+    msl_ms: int
+    fin_wait_2_ms: int
+    delack_ms: int
+    poll_ms: int
+    keepalive_ms: int
+    keepalive_interval_ms: int
+    keepalive_count: int
+    limited_transmit: bool            # RFC 3042: new data on the first two dup ACKs
+    sws_avoid: bool                   # RFC 9293 3.8.6.2.1: no slivers while the ACK clock runs
+    sack: "ModuleType | None"         # RFC 2018 / 6675: uipy.tcp_sack when on
+    early_retransmit: bool            # RFC 5827: small flights, nothing new to send
+    _sack_perm: bool                  # the segment being parsed offered SACK
+    sack_at: int                      # ...and carries SACK blocks here (buffer offset)
+    sack_len: int
+    ack_gap_ms: int                   # between ACKs to unacceptable segments, per connection
+    challenge_per_s: int
+    challenge_budget: int
+    _budget_at: int
+    out_view: memoryview              # conn.out: the payload space after the headers
+    conns: "list[Conn]"
+    _hash_in: bytearray               # addresses and ports (an ISN), + peer's ISN, time (a cookie)
+    _isn_out: bytearray
+    _ch: int
+    _cl: int
+    _last: "Conn | None"              # the connection that got the last segment
+    reorder: "ReorderStore | None"    # shared by all connections (tcp_reorder)
+    listeners: "list[Listener | None]"
+    wait_slots: int                   # clients noted while their listener is full (tcp_wait)
+    waiting: "WaitRoom | None"        # ...the WaitRoom, made when first needed
+    more: "ModuleType | None"         # uipy.tcp_more once needed
+    _admit_due: bool
+    busy: bool                        # inside input or tick: output is deferred
+    pending: bool                     # some connection wants output
+    wakeups: bool
+
     def __init__(self, stack, conns=4, listeners=4, queue_slots=4, window=4 * 1460,
                  rto_initial=1000, rto_min=200, rto_max=60000, max_retries=8, syn_retries=7,
                  synack_retries=5, arp_wait_ms=100000,
@@ -140,60 +196,11 @@ class Tcp:
                  keepalive_ms=0, keepalive_interval_ms=10000, keepalive_count=5,
                  challenge_per_s=10, reorder_slots=None, limited_transmit=True, sws_avoid=True,
                  sack=True, early_retransmit=True, ack_gap_ms=500, wait_slots=32):
-        run("tcp_setup", "check", stack, conns, listeners, queue_slots, window)
-        self.stack = stack
-        self.our_mss = stack.mtu - 40
-        self.window = min(window, 65535)
-        self.rto_initial = rto_initial
-        self.rto_min = rto_min
-        self.rto_max = rto_max
-        self.max_retries = max_retries
-        self.syn_retries = syn_retries        # SYN-SENT: 1+2+4+..+60+60 s = 183 s (RFC 1122: >= 3 min)
-        self.synack_retries = synack_retries  # SYN-RECEIVED: 63 s, as Linux
-        self.arp_wait_ms = arp_wait_ms        # R2 while retransmissions meet ARP misses (>= 100 s)
-        self.msl_ms = msl_ms
-        self.fin_wait_2_ms = fin_wait_2_ms
-        self.delack_ms = delack_ms
-        self.poll_ms = poll_ms
-        self.keepalive_ms = keepalive_ms
-        self.keepalive_interval_ms = keepalive_interval_ms
-        self.keepalive_count = keepalive_count
-        self.limited_transmit = limited_transmit  # RFC 3042: new data on the first two dup ACKs
-        self.sws_avoid = sws_avoid            # RFC 9293 3.8.6.2.1: no slivers while the ACK clock runs
-        self.sack = None                      # RFC 2018 / 6675: uipy.tcp_sack when on
-        if sack:
-            from uipy import tcp_sack
-            self.sack = tcp_sack
-        self.early_retransmit = early_retransmit  # RFC 5827: small flights, nothing new to send
-        self._sack_perm = False               # the segment being parsed offered SACK
-        self.sack_at = 0                      # ...and carries SACK blocks here (buffer offset)
-        self.sack_len = 0
-        self.ack_gap_ms = ack_gap_ms          # between ACKs to unacceptable segments, per connection
-        self.challenge_per_s = challenge_per_s
-        self.challenge_budget = challenge_per_s
-        self._budget_at = stack.now
-        self.out_view = stack.mv[_TCP_DATA:_TCP_DATA + self.our_mss]
-        self.conns = [Conn(self, queue_slots) for _ in range(conns)]
-        self._hash_in = bytearray(20)     # addresses and ports (an ISN), + peer's ISN, time (a cookie)
-        self._isn_out = bytearray(4)
-        self._ch = self._cl = 0
-        self._last = None                 # the connection that got the last segment
-        # Reorder store, shared by all connections: by default a window's worth
-        # after one lost segment (see tcp_reorder).
-        if reorder_slots is None:
-            reorder_slots = max(0, self.window // self.our_mss - 1)
-        self.reorder = None
-        if reorder_slots:                 # imported here, as tcp_sack: only when on
-            from uipy.tcp_reorder import ReorderStore
-            self.reorder = ReorderStore(stack, reorder_slots, self.our_mss)
-        self.listeners = [None] * listeners  # type: list
-        self.wait_slots = wait_slots      # clients noted while their listener is full (tcp_wait)
-        self.waiting = None               # ...the WaitRoom, made when first needed
-        self.more = None                  # uipy.tcp_more once needed
-        self._admit_due = False
-        self.busy = False                 # inside input or tick: output is deferred
-        self.pending = False              # some connection wants output
-        self.wakeups = False
+        run("tcp_setup", "init", self, stack, conns, listeners, queue_slots, window, rto_initial,
+            rto_min, rto_max, max_retries, syn_retries, synack_retries, arp_wait_ms, msl_ms,
+            fin_wait_2_ms, delack_ms, poll_ms, keepalive_ms, keepalive_interval_ms, keepalive_count,
+            challenge_per_s, reorder_slots, limited_transmit, sws_avoid, sack, early_retransmit,
+            ack_gap_ms, wait_slots)
 
     # --- application entry points ---
 

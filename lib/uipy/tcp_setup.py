@@ -1,18 +1,77 @@
-"""TCP set-up: the checks of a Tcp's settings and of a listener, run by
-uipy.run and dropped after: on a stock board code is heap, and these run at
-start and at listen() only.
+"""TCP set-up: the checks and the building of a Tcp (its settings, connection
+table, reorder store) and of a listener, run by uipy.run and dropped after:
+on a stock board code is heap, and these run at start and at listen() only.
 """
-from uipy.stats import new_counters
+from uipy.compat import const
 from uipy.tcp import STAT_NAMES, Listener
+from uipy.tcp_conn import Conn
+
+_TCP_DATA = const(54)                 # uipy.frame's (a test checks it)
 
 
-def check(stack, conns, listeners, queue_slots, window):
-    """Tcp.__init__'s checks, and TCP's counters in the stack's dict."""
+def init(tcp, stack, conns, listeners, queue_slots, window, rto_initial, rto_min, rto_max,
+         max_retries, syn_retries, synack_retries, arp_wait_ms, msl_ms, fin_wait_2_ms, delack_ms,
+         poll_ms, keepalive_ms, keepalive_interval_ms, keepalive_count, challenge_per_s,
+         reorder_slots, limited_transmit, sws_avoid, sack, early_retransmit, ack_gap_ms, wait_slots):
+    """Tcp.__init__ (the attributes are described in the class)."""
     for name, value in (("tcp_conns", conns), ("tcp_listeners", listeners),
                         ("tcp_queue_slots", queue_slots), ("tcp_window", window)):
         if not isinstance(value, int) or value < 1:
             raise ValueError("uipy: %s must be a positive int, got %r" % (name, value))
-    new_counters(STAT_NAMES, stack.stats)
+    for name in STAT_NAMES:
+        stack.stats[name] = 0
+    tcp.stack = stack
+    tcp.our_mss = stack.mtu - 40
+    tcp.window = min(window, 65535)
+    tcp.rto_initial = rto_initial
+    tcp.rto_min = rto_min
+    tcp.rto_max = rto_max
+    tcp.max_retries = max_retries
+    tcp.syn_retries = syn_retries
+    tcp.synack_retries = synack_retries
+    tcp.arp_wait_ms = arp_wait_ms
+    tcp.msl_ms = msl_ms
+    tcp.fin_wait_2_ms = fin_wait_2_ms
+    tcp.delack_ms = delack_ms
+    tcp.poll_ms = poll_ms
+    tcp.keepalive_ms = keepalive_ms
+    tcp.keepalive_interval_ms = keepalive_interval_ms
+    tcp.keepalive_count = keepalive_count
+    tcp.limited_transmit = limited_transmit
+    tcp.sws_avoid = sws_avoid
+    tcp.sack = None
+    if sack:
+        from uipy import tcp_sack
+        tcp.sack = tcp_sack
+    tcp.early_retransmit = early_retransmit
+    tcp._sack_perm = False
+    tcp.sack_at = 0
+    tcp.sack_len = 0
+    tcp.ack_gap_ms = ack_gap_ms
+    tcp.challenge_per_s = challenge_per_s
+    tcp.challenge_budget = challenge_per_s
+    tcp._budget_at = stack.now
+    tcp.out_view = stack.mv[_TCP_DATA:_TCP_DATA + tcp.our_mss]
+    tcp.conns = [Conn(tcp, queue_slots) for _ in range(conns)]
+    tcp._hash_in = bytearray(20)
+    tcp._isn_out = bytearray(4)
+    tcp._ch = tcp._cl = 0
+    tcp._last = None
+    # the reorder store: by default a window's worth after one lost segment
+    if reorder_slots is None:
+        reorder_slots = max(0, tcp.window // tcp.our_mss - 1)
+    tcp.reorder = None
+    if reorder_slots:
+        from uipy.tcp_reorder import ReorderStore
+        tcp.reorder = ReorderStore(stack, reorder_slots, tcp.our_mss)
+    tcp.listeners = [None] * listeners
+    tcp.wait_slots = wait_slots
+    tcp.waiting = None
+    tcp.more = None
+    tcp._admit_due = False
+    tcp.busy = False
+    tcp.pending = False
+    tcp.wakeups = False
 
 
 def listen(tcp, port, handler, backlog, window, on_full):

@@ -458,20 +458,31 @@ class HttpServer:
         fs = self.root
         for s in segs:
             fs += "/" + s
+        if not segs:
+            fs += "/index.html"       # the root is a directory
+        f = None
         try:
-            st = os.stat(fs)
-            if st[0] & _S_IFDIR:
-                if segs and not c.target.split(b"?")[0].endswith(b"/"):
+            try:
+                # a file, the common case: opened at once (an os.stat first
+                # costs about 1 ms on an RP2040), its size from a seek
+                f = open(fs, "rb")
+            except OSError:
+                if not segs or not os.stat(fs)[0] & _S_IFDIR:
+                    raise
+                if not c.target.split(b"?")[0].endswith(b"/"):
                     loc = c.target.split(b"?")[0].decode() + "/"
                     self._error(conn, c, 301, "Location: %s\r\n" % loc, keep=True)
                     return
                 fs += "/index.html"
-                st = os.stat(fs)
-                if st[0] & _S_IFDIR:
-                    raise OSError(2)
-            size = st[6]
-            f = open(fs, "rb") if c.method == b"GET" and size else None
+                f = open(fs, "rb")
+            size = f.seek(0, 2)
+            f.seek(0)
+            if c.method != b"GET" or not size:
+                f.close()
+                f = None
         except (OSError, UnicodeError):
+            if f is not None:
+                f.close()
             self._error(conn, c, 404, keep=True)
             return
         self._start(conn, c, 200, content_type(fs), size, None, f, "")
@@ -513,8 +524,11 @@ class HttpServer:
                 # bytes, read into in place (readinto: a tenth of f.read's time
                 # on an RP2040) and queued as memoryviews: a buffer is reused
                 # only once what was queued from it is acknowledged (the queue
-                # is FIFO and holds fewer than `chunks` of this file's objects).
-                c.ring = ring = memoryview(bytearray(chunk * self.chunks))
+                # is FIFO and holds fewer than `chunks` of this file's objects);
+                # no larger than the response (a page of a few KB fits whole).
+                whole = hl + length if chunk > hl + 64 else length
+                size = chunk * self.chunks
+                c.ring = ring = memoryview(bytearray(size if size < whole else whole))
                 c.ri = 1 % self.chunks
                 if chunk > hl + 64:
                     ring[:hl] = head

@@ -322,4 +322,4 @@ def test_nothing_left_behind(server):
         time.sleep(0.2)
     assert live == [] and server.call(lambda s: server.http.active) == 0
     assert server.stats()["handler_errors"] == 0
-    assert server.call(lambda s: len(server.http._pool)) == MAX_CONNS
+    assert server.call(lambda s: server.http.no_memory) == 0

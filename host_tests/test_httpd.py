@@ -355,6 +355,36 @@ def test_safe_path_helper():
     assert unquote(b"/%4") is None and unquote(b"/%g1") is None
 
 
+
+def test_no_memory_for_rare_paths_or_a_client(root, monkeypatch):
+    """A MemoryError loading uipy.httpd_more (a '%' in the target) answers 503;
+    one making a client's state resets that connection; both counted, the
+    server keeps serving."""
+    import uipy
+    import uipy.httpd as httpd
+    srv = Server(root)
+    real_run = uipy.run
+
+    def no_memory(name, *args):
+        if name == "httpd_more":
+            raise MemoryError
+        return real_run(name, *args)
+    monkeypatch.setattr(httpd, "run", no_memory)
+    status, _, _, _ = get(srv, "/a%41.txt")
+    assert status == 503 and srv.http.no_memory == 1
+    monkeypatch.setattr(httpd, "run", real_run)
+
+    class NoClient:
+        def __init__(self, line_limit):
+            raise MemoryError
+    real_client = httpd._Client
+    monkeypatch.setattr(httpd, "_Client", NoClient)
+    rec = srv.client()
+    assert srv.run(2000, lambda: rec.saw("ABORTED"))
+    assert srv.http.no_memory == 2 and srv.http.active == 0
+    monkeypatch.setattr(httpd, "_Client", real_client)
+    assert get(srv, "/g.txt")[0] == 200
+
 # --- keep-alive ---
 
 def test_keep_alive_many_requests(root):
@@ -577,14 +607,14 @@ def test_busy_server_makes_a_new_client_wait(root):
     assert srv.run(8000, lambda: b"200 OK" in bytes(b.data))
 
 
-def test_pool_reused_across_many_connections(root):
+def test_many_connections_one_after_another(root):
     srv = Server(root, max_conns=2)
     for _ in range(10):
         rec = srv.client()
         assert get(srv, "/g.txt", rec=rec)[0] == 200
         rec.conn.close()
         srv.run(500, lambda: srv.http.active == 0)
-    assert srv.http.active == 0 and len(srv.http._pool) == 2
+    assert srv.http.active == 0 and srv.http.no_memory == 0
 
 
 # --- configuration ---

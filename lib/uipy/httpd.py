@@ -127,7 +127,9 @@ def safe_path(target):
 
 
 class _Client:
-    """Per-connection state; a pool of max_conns of them is made up front."""
+    """Per-connection state, made when a client connects and dropped when it
+    goes (about 530 B on an RP2040, line buffer included: nothing is held
+    for clients while none is connected)."""
 
     def __init__(self, line_limit):
         self.line = bytearray(line_limit)
@@ -184,9 +186,6 @@ class HttpServer:
         self.chunk = chunk
         self.chunks = chunks
         self.line_limit = line_limit
-        self._pool = pool = []
-        for _ in range(max_conns):
-            pool.append(_Client(line_limit))
         self.active = 0
         self.requests = 0
         self.errors = 0               # 4xx and 5xx answers
@@ -212,6 +211,8 @@ class HttpServer:
             if not ev & _CONNECTED:
                 return                # after our close: FIN-WAIT data and the end
             c = self._take(conn)
+            if c is None:
+                return
         if ev & (_ABORTED | _TIMEDOUT):
             self._release(conn, c)
             return
@@ -254,13 +255,13 @@ class HttpServer:
             return None
 
     def _take(self, conn):
-        c = self._pool.pop() if self._pool else _Client(self.line_limit)
-        c.reset()
-        c.served = c.skip = 0
+        try:
+            c = _Client(self.line_limit)
+        except MemoryError:           # no heap for one more client now: reset it, counted
+            self.no_memory += 1
+            conn.abort()
+            return None
         c.slots = conn.send_queue_free()
-        c.f = c.pending = c.stash = c.ring = None
-        c.left = 0
-        c.keep = c.stopped = c.peer_fin = False
         c.deadline = ticks_add(self.stack.now, self.request_timeout_ms)
         c.waiting = self.stack.now
         conn.app = c
@@ -268,14 +269,12 @@ class HttpServer:
         return c
 
     def _release(self, conn, c):
-        """Forget the connection: close its file, the client goes back to the pool."""
+        """Forget the connection: close its file; the client becomes garbage."""
         if c.f is not None:
             c.f.close()
         c.f = c.pending = c.stash = c.ring = None
         conn.app = None
         self.active -= 1
-        if len(self._pool) < self.max_conns:
-            self._pool.append(c)
 
     def _close(self, conn, c):
         if c.stopped:

@@ -6,7 +6,8 @@
 Built on the TCP event API.  GET and HEAD only.  Per connection it keeps the
 request line, a few header flags and one line buffer; the request is parsed
 byte by byte from the received memoryview, never collected whole.  A file is
-sent in chunks read as the send queue frees up (each chunk is kept by
+sent in chunks read as the send queue frees up, into a ring of `chunks`
+buffers of `chunk` bytes made for that response (each chunk is kept by
 reference until acknowledged): at most `chunks` chunks of one connection are
 held at a time, whatever the file's size.
 

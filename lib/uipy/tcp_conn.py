@@ -51,96 +51,103 @@ STATE_NAMES = ("CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "F
                "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT")
 
 
-class Conn:
-    def __init__(self, tcp, queue_slots):
-        self.tcp = tcp
-        self.state = ST_CLOSED
-        self.rip = bytearray(4)        # remote address
-        self.rip_hi = 0
-        self.rip_lo = 0
-        self.rport = 0
-        self.lport = 0
-        self.listener = None           # the Listener that accepted us (passive open)
-        self.handler = None
-        self.app = None                # free for the application's state
-        self.data = None               # received bytes during NEWDATA
-        self.out = tcp.out_view        # scratch space after the headers (uIP contract)
-        self.mss = 536
-        # send side: offsets from the send base (ISS at offset 0)
-        self.snd_base_hi = 0
-        self.snd_base_lo = 0
-        self.snd_una = 0
-        self.snd_nxt = 0
-        self.snd_max = 0
-        self.snd_wnd = 0
-        self.max_snd_wnd = 0
-        self.snd_wl1 = 0               # receive-side offset of the last window update
-        self.snd_wl2 = 0               # send-side offset of the last window update
-        # receive side: offsets from the receive base (IRS at offset 0)
-        self.rcv_base_hi = 0
-        self.rcv_base_lo = 0
-        self.rcv_nxt = 0
-        self.window = tcp.window       # what the application can take
-        self.stopped = False
-        # congestion control (RFC 5681, NewReno RFC 6582)
-        self.cwnd = 0
-        self.ssthresh = 0
-        self.dupacks = 0
-        self.recover = 0
-        self.in_recovery = False
-        self.resend_head = False       # fast retransmit due at the next output
-        # SACK (RFC 2018): agreed at the handshake; the peer's blocks as up to 3
-        # disjoint ranges of send offsets (sorted), and where hole resending is
-        self.sack_ok = False
-        self.sack_l = [0, 0, 0]
-        self.sack_r = [0, 0, 0]
-        self.sack_n = 0
-        self.rtx_next = 0
-        # round-trip time (RFC 6298), in ms; srtt scaled by 8, rttvar by 4
-        self.srtt = 0
-        self.rttvar = 0
-        self.rto = tcp.rto_initial     # current timeout, with backoff
-        self.rto_base = tcp.rto_initial  # from the RTT estimate, without backoff
-        self.rtt_seq = -1              # send offset being timed, -1 when none
-        self.rtt_start = 0
-        # timers: absolute ticks, armed flags
-        self.rexmit_on = False
-        self.rexmit_at = 0
-        self.retries = 0
-        self.arp_waits = 0             # timeouts whose segment met an ARP miss (not retries)
-        self.invalid_at = 0            # when an unacceptable segment was last ACKed
-        self.delack_on = False
-        self.delack_at = 0
-        self.unacked_segs = 0
-        self.ack_now = False
-        self.gap = False               # data arrived out of order: ACK the filler at once
-        self.quickacks = 0             # segments still to ACK at once
-        self.persist_on = False
-        self.persist_at = 0
-        self.persist_backoff = 0
-        self.end_at = 0                # TIME-WAIT and FIN-WAIT-2 deadline
-        self.last_rx = 0               # for keepalive
-        self.keepalive_probes = 0
-        self.poll_at = 0
-        self.woken = False
-        # closing
-        self.fin_queued = False
-        self.fin_off = 0               # send offset of our FIN once queued
-        self.peer_fin = False
-        self.fin_at = 0                # receive offset of a FIN that came before missing data
-        self.soft_error = 0            # ICMP unreachable code seen (reported on a timeout)
-        # send queue: objects kept by reference, ring of queue_slots
-        self.q_obj = [None] * queue_slots  # type: list
-        self.q_end = [0] * queue_slots  # send offset just after each object
-        self.q_head = 0
-        self.q_count = 0
-        self.q_start = 1               # send offset of the head object's first byte
-        self.q_tail = 1                # send offset after the last queued byte
-        self.out_off = 0               # send_out data: offset and length in flight
-        self.out_len = 0
-        self.output_pending = False    # output deferred until input handling ends
-        self.tx_failed = False         # the last segment became an ARP request
+_TYPING = const(0)
+if _TYPING:                       # for the type checker only: the compiler drops it
+    from typing import Any, Callable
+    from uipy.tcp import Listener, Tcp
 
+
+class Conn:
+    """One slot of the connection table.  Made by uipy.tcp_setup.new_conn (run
+    once at start and dropped: on a stock board code is heap); the attributes,
+    declared for the type checker:"""
+    tcp: "Tcp"
+    state: int
+    rip: bytearray                  # remote address
+    rip_hi: int
+    rip_lo: int
+    rport: int
+    lport: int
+    listener: "Listener | None"     # the Listener that accepted us (passive open)
+    handler: "Callable[[Conn, int], Any] | None"
+    app: "Any"                      # free for the application's state
+    data: "memoryview | None"       # received bytes during NEWDATA
+    out: memoryview                 # scratch space after the headers (uIP contract)
+    mss: int
+    # send side: offsets from the send base (ISS at offset 0)
+    snd_base_hi: int
+    snd_base_lo: int
+    snd_una: int
+    snd_nxt: int
+    snd_max: int
+    snd_wnd: int
+    max_snd_wnd: int
+    snd_wl1: int                    # receive-side offset of the last window update
+    snd_wl2: int                    # send-side offset of the last window update
+    # receive side: offsets from the receive base (IRS at offset 0)
+    rcv_base_hi: int
+    rcv_base_lo: int
+    rcv_nxt: int
+    window: int                     # what the application can take
+    stopped: bool
+    # congestion control (RFC 5681, NewReno RFC 6582)
+    cwnd: int
+    ssthresh: int
+    dupacks: int
+    recover: int
+    in_recovery: bool
+    resend_head: bool               # fast retransmit due at the next output
+    # SACK (RFC 2018): agreed at the handshake; the peer's blocks as up to 3
+    # disjoint ranges of send offsets (sorted), and where hole resending is
+    sack_ok: bool
+    sack_l: list
+    sack_r: list
+    sack_n: int
+    rtx_next: int
+    # round-trip time (RFC 6298), in ms; srtt scaled by 8, rttvar by 4
+    srtt: int
+    rttvar: int
+    rto: int                        # current timeout, with backoff
+    rto_base: int                   # from the RTT estimate, without backoff
+    rtt_seq: int                    # send offset being timed, -1 when none
+    rtt_start: int
+    # timers: absolute ticks, armed flags
+    rexmit_on: bool
+    rexmit_at: int
+    retries: int
+    arp_waits: int                  # timeouts whose segment met an ARP miss (not retries)
+    invalid_at: int                 # when an unacceptable segment was last ACKed
+    delack_on: bool
+    delack_at: int
+    unacked_segs: int
+    ack_now: bool
+    gap: bool                       # data arrived out of order: ACK the filler at once
+    quickacks: int                  # segments still to ACK at once
+    persist_on: bool
+    persist_at: int
+    persist_backoff: int
+    end_at: int                     # TIME-WAIT and FIN-WAIT-2 deadline
+    last_rx: int                    # for keepalive
+    keepalive_probes: int
+    poll_at: int
+    woken: bool
+    # closing
+    fin_queued: bool
+    fin_off: int                    # send offset of our FIN once queued
+    peer_fin: bool
+    fin_at: int                     # receive offset of a FIN that came before missing data
+    soft_error: int                 # ICMP unreachable code seen (reported on a timeout)
+    # send queue: objects kept by reference, ring of queue_slots
+    q_obj: list
+    q_end: list                     # send offset just after each object
+    q_head: int
+    q_count: int
+    q_start: int                    # send offset of the head object's first byte
+    q_tail: int                     # send offset after the last queued byte
+    out_off: int                    # send_out data: offset and length in flight
+    out_len: int
+    output_pending: bool            # output deferred until input handling ends
+    tx_failed: bool                 # the last segment became an ARP request
     # --- information (methods, not properties: a class with a property makes
     # every attribute store on its instances about three times slower in
     # MicroPython, and the engine stores to connections all the time) ---

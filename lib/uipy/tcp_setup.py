@@ -4,7 +4,7 @@ on a stock board code is heap, and these run at start and at listen() only.
 """
 from uipy.compat import const
 from uipy.tcp import STAT_NAMES, Listener
-from uipy.tcp_conn import Conn
+from uipy.tcp_conn import Conn, ST_CLOSED
 
 _TCP_DATA = const(54)                 # uipy.frame's (a test checks it)
 
@@ -52,7 +52,7 @@ def init(tcp, stack, conns, listeners, queue_slots, window, rto_initial, rto_min
     tcp.challenge_budget = challenge_per_s
     tcp._budget_at = stack.now
     tcp.out_view = stack.mv[_TCP_DATA:_TCP_DATA + tcp.our_mss]
-    tcp.conns = [Conn(tcp, queue_slots) for _ in range(conns)]
+    tcp.conns = [new_conn(tcp, queue_slots) for _ in range(conns)]
     tcp._hash_in = bytearray(20)
     tcp._isn_out = bytearray(4)
     tcp._ch = tcp._cl = 0
@@ -72,6 +72,90 @@ def init(tcp, stack, conns, listeners, queue_slots, window, rto_initial, rto_min
     tcp.busy = False
     tcp.pending = False
     tcp.wakeups = False
+
+
+def new_conn(tcp, queue_slots):
+    """A connection slot (Conn has no constructor: its body runs here once)."""
+    c = Conn()
+    c.tcp = tcp
+    c.state = ST_CLOSED
+    c.rip = bytearray(4)
+    c.rip_hi = 0
+    c.rip_lo = 0
+    c.rport = 0
+    c.lport = 0
+    c.listener = None
+    c.handler = None
+    c.app = None
+    c.data = None
+    c.out = tcp.out_view
+    c.mss = 536
+    c.snd_base_hi = 0
+    c.snd_base_lo = 0
+    c.snd_una = 0
+    c.snd_nxt = 0
+    c.snd_max = 0
+    c.snd_wnd = 0
+    c.max_snd_wnd = 0
+    c.snd_wl1 = 0
+    c.snd_wl2 = 0
+    c.rcv_base_hi = 0
+    c.rcv_base_lo = 0
+    c.rcv_nxt = 0
+    c.window = tcp.window
+    c.stopped = False
+    c.cwnd = 0
+    c.ssthresh = 0
+    c.dupacks = 0
+    c.recover = 0
+    c.in_recovery = False
+    c.resend_head = False
+    c.sack_ok = False
+    c.sack_l = [0, 0, 0]
+    c.sack_r = [0, 0, 0]
+    c.sack_n = 0
+    c.rtx_next = 0
+    c.srtt = 0
+    c.rttvar = 0
+    c.rto = tcp.rto_initial
+    c.rto_base = tcp.rto_initial
+    c.rtt_seq = -1
+    c.rtt_start = 0
+    c.rexmit_on = False
+    c.rexmit_at = 0
+    c.retries = 0
+    c.arp_waits = 0
+    c.invalid_at = 0
+    c.delack_on = False
+    c.delack_at = 0
+    c.unacked_segs = 0
+    c.ack_now = False
+    c.gap = False
+    c.quickacks = 0
+    c.persist_on = False
+    c.persist_at = 0
+    c.persist_backoff = 0
+    c.end_at = 0
+    c.last_rx = 0
+    c.keepalive_probes = 0
+    c.poll_at = 0
+    c.woken = False
+    c.fin_queued = False
+    c.fin_off = 0
+    c.peer_fin = False
+    c.fin_at = 0
+    c.soft_error = 0
+    c.q_obj = [None] * queue_slots
+    c.q_end = [0] * queue_slots
+    c.q_head = 0
+    c.q_count = 0
+    c.q_start = 1
+    c.q_tail = 1
+    c.out_off = 0
+    c.out_len = 0
+    c.output_pending = False
+    c.tx_failed = False
+    return c
 
 
 def listen(tcp, port, handler, backlog, window, on_full):

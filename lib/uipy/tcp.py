@@ -921,18 +921,25 @@ class Tcp:
             self._rtt_sample(c, ticks_diff(now, c.rtt_start))
             c.rtt_seq = -1
         events = 0
-        data_end = c.fin_off if c.fin_queued else ack
-        if min(ack, data_end) > max(c.snd_una, 1):
+        data_end = c.fin_off if c.fin_queued and c.fin_off < ack else ack
+        una = c.snd_una
+        if data_end > una and data_end > 1:   # (no min/max: a builtin call each)
             events = _ACKED
         c.snd_una = ack
         if c.snd_nxt < ack:
             c.snd_nxt = ack
-        slots = len(c.q_obj)
-        while c.q_count and c.q_end[c.q_head] <= ack:
-            c.q_obj[c.q_head] = None          # acknowledged: drop our reference
-            c.q_start = c.q_end[c.q_head]
-            c.q_head = (c.q_head + 1) % slots
-            c.q_count -= 1
+        count = c.q_count
+        if count:
+            q = c.q_obj
+            ends = c.q_end
+            head = c.q_head
+            while count and ends[head] <= ack:
+                q[head] = None                # acknowledged: drop our reference
+                c.q_start = ends[head]
+                head = (head + 1) % len(q)
+                count -= 1
+            c.q_head = head
+            c.q_count = count
         if c.out_len and ack >= c.out_off + c.out_len:
             c.out_len = 0
         # congestion window
@@ -944,7 +951,7 @@ class Tcp:
                 c.resend_head = True
                 c.cwnd = max(c.cwnd - acked + c.mss, c.mss)
         elif c.cwnd < c.ssthresh:
-            c.cwnd += min(acked, c.mss)
+            c.cwnd += acked if acked < c.mss else c.mss
         else:
             c.cwnd += max(1, c.mss * c.mss // c.cwnd)
         if c.cwnd > _CWND_MAX:

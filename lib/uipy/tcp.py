@@ -953,7 +953,7 @@ class Tcp:
         elif c.cwnd < c.ssthresh:
             c.cwnd += acked if acked < c.mss else c.mss
         else:
-            c.cwnd += max(1, c.mss * c.mss // c.cwnd)
+            c.cwnd += c.mss * c.mss // c.cwnd or 1
         if c.cwnd > _CWND_MAX:
             c.cwnd = _CWND_MAX
         c.dupacks = 0
@@ -1087,7 +1087,13 @@ class Tcp:
                 data_end = c.snd_nxt
             flight = c.snd_nxt - c.snd_una
             room = c.snd_wnd - flight
-            n = min(data_end - c.snd_nxt, mss, room, cwnd - flight)
+            n = data_end - c.snd_nxt          # the least of data, MSS, window and cwnd
+            if n > mss:                       # (comparisons: no builtin call)
+                n = mss
+            if n > room:
+                n = room
+            if n > cwnd - flight:
+                n = cwnd - flight
             if n < 0:
                 n = 0
             elif n < mss and n == room and n < data_end - c.snd_nxt and flight and \
@@ -1237,7 +1243,9 @@ class Tcp:
         for _ in range(c.q_count):
             end = c.q_end[i]
             if off < end:
-                k = min(end - off, n)
+                k = end - off
+                if k > n:
+                    k = n
                 part = copy_sum(buf, dst, c.q_obj[i], off - start, k)
                 if (dst - _TCP_DATA) & 1:      # began on an odd byte: its pairs are swapped
                     part = ((part & 0xFF) << 8) | (part >> 8)
@@ -1437,8 +1445,13 @@ class Tcp:
             if delta < 0:
                 delta = -delta
             c.rttvar += delta - (c.rttvar >> 2)
-        rto = (c.srtt >> 3) + max(10, c.rttvar)
-        c.rto = c.rto_base = max(self.rto_min, min(rto, self.rto_max))
+        var = c.rttvar
+        rto = (c.srtt >> 3) + (var if var > 10 else 10)   # (comparisons: no builtin calls)
+        if rto > self.rto_max:
+            rto = self.rto_max
+        if rto < self.rto_min:
+            rto = self.rto_min
+        c.rto = c.rto_base = rto
 
     # --- helpers ---
 

@@ -77,6 +77,11 @@ _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap before they become heap ints
 _SEND_CMD = b"\x00\x01\x0c\x20"
 _CR_IR_READ = b"\x00\x01\x08\x00\x00"
 _CLEAR_SEND_OK = b"\x00\x02\x0c\x10"
+# and the receive path's: Sn_RX_RSR and Sn_RX_RD read (3 + 4 bytes); RECV into
+# Sn_CR; a read of Sn_CR
+_RSR_READ = b"\x00\x26\x08\x00\x00\x00\x00"
+_RECV_CMD = b"\x00\x01\x0c\x40"
+_CR_READ = b"\x00\x01\x08\x00"
 
 
 class W5500Error(OSError):
@@ -159,18 +164,12 @@ class W5500:
         self._w1[3] = v
         self._write(addr, ctrl, self._w1)
 
-    def _write16(self, addr, ctrl, v):
-        self._w2[3] = v >> 8
-        self._w2[4] = v & 0xFF
-        self._write(addr, ctrl, self._w2)
-
-    def _read_stable(self, addr, buf, v=-1):
+    def _read_stable(self, addr, buf):
         """Burst-read socket-0 registers from addr until the leading 16-bit
-        field reads the same twice (HARDWARE.md 1.8); v is a first reading
-        already in buf, if any. Returns the value, or -1 if it never settles."""
-        if v < 0:
-            self._read(addr, _S0_R, buf)
-            v = (buf[3] << 8) | buf[4]
+        field reads the same twice (HARDWARE.md 1.8). Returns the value, or -1
+        if it never settles."""
+        self._read(addr, _S0_R, buf)
+        v = (buf[3] << 8) | buf[4]
         for _ in range(4):
             self._read(addr, _S0_R, buf)
             w = (buf[3] << 8) | buf[4]
@@ -181,8 +180,10 @@ class W5500:
 
     # ------------------------------------------------------------ bring-up
     def _command(self, cmd):
-        self._write8(_SN_CR, _S0_W, cmd)
-        # the chip clears Sn_CR once it has taken the command (bounded wait)
+        """cmd into Sn_CR (0: already written), then a bounded wait for the
+        chip to clear Sn_CR, which it does once it has taken the command."""
+        if cmd:
+            self._write8(_SN_CR, _S0_W, cmd)
         b = self._r1
         t0 = -1
         while True:
@@ -242,7 +243,7 @@ class W5500:
                 return 0
             self._quiet = 0
             rsr = self._rx_waiting()
-            if rsr == 0 and self.int_pin is not None and self.int_pin.value() == 0:
+            if rsr == 0 and p is not None and p.value() == 0:
                 # clear RECV before looking again, so a frame landing now re-asserts INTn
                 self._write8(_SN_IR, _S0_W, _IR_RECV)
                 rsr = self._rx_waiting()
@@ -256,9 +257,10 @@ class W5500:
         h[2] = _S0_RX_R
         ln = self._len
         spi = self.spi
+        cs = self.cs
         # length header and payload in one CS frame
-        self.cs.value(0)
         try:
+            cs.value(0)
             spi.write(h)
             spi.readinto(ln)
             size = (ln[0] << 8) | ln[1]
@@ -266,41 +268,77 @@ class W5500:
             ok = _MIN_FRAME <= n <= _MAX_FRAME and size <= self._rx_avail
             if ok and n <= len(mv):
                 spi.readinto(mv[:n])
+            cs.value(1)
+            if ok:
+                # Sn_RX_RD, RECV, then the Sn_CR poll: CS frames written inline
+                # (no _write/_command calls: each call costs on an RP2040)
+                ptr = (ptr + size) & 0xFFFF
+                w = self._w2
+                w[0] = 0
+                w[1] = _SN_RX_RD
+                w[2] = _S0_W
+                w[3] = ptr >> 8
+                w[4] = ptr & 0xFF
+                cs.value(0)
+                spi.write(w)
+                cs.value(1)
+                cs.value(0)
+                spi.write(_RECV_CMD)
+                cs.value(1)
+                r = self._r1
+                cs.value(0)
+                spi.write_readinto(_CR_READ, r)
+                cs.value(1)
         finally:
-            self.cs.value(1)
-        self.spi_transactions = (self.spi_transactions + 1) & _COUNT_MASK
+            cs.value(1)
         if not ok:
+            self.spi_transactions = (self.spi_transactions + 1) & _COUNT_MASK
             self.spi_bytes = (self.spi_bytes + 5) & _COUNT_MASK
             self._rx_recover()
             return 0
-        ptr = (ptr + size) & 0xFFFF
+        self.spi_transactions = (self.spi_transactions + 4) & _COUNT_MASK
         self._rx_rd = ptr
         self._rx_avail -= size
-        self._write16(_SN_RX_RD, _S0_W, ptr)
-        self._command(_CMD_RECV)
+        if r[3]:  # Sn_CR not cleared yet: _command's bounded wait
+            self._command(0)
         if n > len(mv):  # caller's buffer too small: frame skipped
-            self.spi_bytes = (self.spi_bytes + 5) & _COUNT_MASK
+            self.spi_bytes = (self.spi_bytes + 18) & _COUNT_MASK
             self.stats["rx_errors"] += 1
             return 0
-        self.spi_bytes = (self.spi_bytes + 5 + n) & _COUNT_MASK
+        self.spi_bytes = (self.spi_bytes + 18 + n) & _COUNT_MASK
         self.stats["rx_frames"] += 1
         return n
 
     def _rx_waiting(self):
-        """Bytes waiting (double-read), loading _rx_rd; 0 none, -1 after a recovery."""
+        """Bytes waiting, loading _rx_rd; 0 none, -1 after a recovery. Sn_RX_RSR
+        (with Sn_RX_RD behind it) is read until it reads the same twice
+        (HARDWARE.md 1.8), at most 5 reads: CS frames written inline."""
         b = self._r4
-        self._read(_SN_RX_RSR, _S0_R, b)
-        rsr = (b[3] << 8) | b[4]
-        if rsr == 0:
+        spi = self.spi
+        cs = self.cs
+        v = 0  # a first reading of 0 is taken as it is
+        try:
+            for k in range(1, 6):
+                cs.value(0)
+                spi.write_readinto(_RSR_READ, b)
+                cs.value(1)
+                w = (b[3] << 8) | b[4]
+                if w == v:
+                    break
+                v = w
+            else:
+                w = -1  # never read the same twice
+        finally:
+            cs.value(1)
+        self.spi_transactions = (self.spi_transactions + k) & _COUNT_MASK
+        self.spi_bytes = (self.spi_bytes + 7 * k) & _COUNT_MASK
+        if w == 0:
             return 0
-        rsr = self._read_stable(_SN_RX_RSR, b, rsr)
-        if rsr == 0:
-            return 0
-        if rsr < 0 or rsr > _BUF_SIZE:
+        if w < 0 or w > _BUF_SIZE:
             self._rx_recover()
             return -1
         self._rx_rd = (b[5] << 8) | b[6]
-        return rsr
+        return w
 
     def _rx_recover(self):
         """Bad length header or pointers: drop everything waiting (RX_RD = RX_WR)."""
@@ -311,7 +349,10 @@ class W5500:
         if wr < 0:
             self._reopen()
             return
-        self._write16(_SN_RX_RD, _S0_W, wr)
+        w = self._w2
+        w[3] = wr >> 8
+        w[4] = wr & 0xFF
+        self._write(_SN_RX_RD, _S0_W, w)
         if not self._command(_CMD_RECV):
             self._reopen()
 

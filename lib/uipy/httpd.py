@@ -242,7 +242,8 @@ class HttpServer:
             self._error(conn, c, 408)
             if conn.app is not c:
                 return
-        self._resume(conn, c)
+        if c.phase == _HEAD:          # (a no-op while a response is queued: no call per ACK)
+            self._resume(conn, c)
 
     def _evict(self):
         """All max_conns are held and a new client has completed its handshake:

@@ -29,7 +29,6 @@
 #       board choice / features not used. Init reads MAMXFL back, so a chip
 #       dropping MAC writes (errata #1) fails loudly.
 #
-# (Comments, not docstrings: MicroPython keeps a module docstring in RAM.)
 try:
     from micropython import const  # type: ignore  (typed differently by the stubs)
 except ImportError:

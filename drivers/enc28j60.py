@@ -285,27 +285,83 @@ class ENC28J60:
         self._bfs(_ECON1, _ECON1_RXEN)
 
     def _release(self, nxt):
-        # errata #14: ERXRDPT must be odd: one below the next packet
+        # errata #14: ERXRDPT must be odd: one below the next packet, low
+        # byte first, in bank 0; then PKTDEC, once per packet, good or bad.
+        # CS frames written inline (same traffic as _wr, _wr, _bfs: each
+        # method call costs on an RP2040)
         rd = nxt - 1 if nxt != RX_START else RX_END
-        self._wr(_ERXRDPTL, rd & 0xFF)
-        self._wr(_ERXRDPTL + 1, rd >> 8)
-        self._bfs(_ECON2, _ECON2_PKTDEC)  # once per packet, good or bad
+        spi = self.spi
+        cs = self.cs
+        o = self._o2
+        t = 3
+        bank = self._bank
+        if bank:
+            o[0] = _BFC | _ECON1
+            o[1] = bank
+            cs.value(0)
+            spi.write(o)
+            cs.value(1)
+            t = 4
+            self._bank = 0
+        o[0] = _WCR | _ERXRDPTL
+        o[1] = rd & 0xFF
+        cs.value(0)
+        spi.write(o)
+        cs.value(1)
+        o[0] = _WCR | (_ERXRDPTL + 1)
+        o[1] = rd >> 8
+        cs.value(0)
+        spi.write(o)
+        cs.value(1)
+        o[0] = _BFS | _ECON2
+        o[1] = _ECON2_PKTDEC
+        cs.value(0)
+        spi.write(o)
+        cs.value(1)
+        self.spi_transactions += t
+        self.spi_bytes += 2 * t
         self._pending -= 1
         self._next = nxt
 
     def recv_into(self, mv):
         # Copy one received frame (without FCS) into mv; return its length or 0.
+        # EPKTCNT/EIR reads and the header read are written inline (same
+        # transactions, same order as _rd/_select/_cmd/_read_mem: each method
+        # call costs on an RP2040).
+        spi = self.spi
+        cs = self.cs
+        o = self._o2
+        t = 0  # SPI transactions of the EPKTCNT/EIR reads (2 bytes each)
         if not self._pending:
-            # errata #6: count with EPKTCNT, never EIR.PKTIF
-            n = self._rd(_EPKTCNT)
-            if not n:
+            # errata #6: count with EPKTCNT (bank 1), never EIR.PKTIF
+            if self._bank != 1:
+                self._select(_EPKTCNT)  # counts its own transactions
+            i = self._i2
+            o[0] = _RCR | (_EPKTCNT & 0x1F)
+            cs.value(0)
+            spi.write_readinto(o, i)
+            cs.value(1)
+            if not i[1]:
+                self.spi_transactions += 1
+                self.spi_bytes += 2
                 return 0
-            self._pending = n
-            if self._rd(_EIR) & _EIR_RXERIF:
+            self._pending = i[1]
+            o[0] = _RCR | _EIR
+            cs.value(0)
+            spi.write_readinto(o, i)
+            cs.value(1)
+            if i[1] & _EIR_RXERIF:
                 self.overflows += 1
-                self._bfc(_EIR, _EIR_RXERIF)
+                self._bfc(_EIR, _EIR_RXERIF)  # counts its own transaction
+            t = 2
         h = self._hdr
-        self._read_mem(h)  # ERDPT already sits at the next packet
+        # ERDPT already sits at the next packet
+        cs.value(0)
+        spi.write(self._rbm)
+        spi.readinto(h)
+        cs.value(1)
+        self.spi_transactions += t + 1
+        self.spi_bytes += 2 * t + 7
         nxt = h[0] | (h[1] << 8)
         count = h[2] | (h[3] << 8)
         expect = self._next + 6 + count
@@ -325,11 +381,11 @@ class ENC28J60:
             if not isinstance(mv, memoryview):
                 mv = memoryview(mv)
             # frame, FCS and pad in one CS frame: ERDPT ends at the next packet
-            self.cs.value(0)
-            self.spi.write(self._rbm)
-            self.spi.readinto(mv[:flen])
-            self.spi.readinto(self._tail5 if count & 1 else self._tail4)
-            self.cs.value(1)
+            cs.value(0)
+            spi.write(self._rbm)
+            spi.readinto(mv[:flen])
+            spi.readinto(self._tail5 if count & 1 else self._tail4)
+            cs.value(1)
             self.spi_transactions += 1
             self.spi_bytes += 6 + flen + (count & 1)
             self._release(nxt)

@@ -75,86 +75,21 @@ def init(tcp, stack, conns, listeners, queue_slots, window, rto_initial, rto_min
 
 
 def new_conn(tcp, queue_slots):
-    """A connection slot (Conn has no constructor: its body runs here once)."""
+    """A connection slot (Conn has no constructor: its body runs here once):
+    what Tcp._init_conn leaves to the callers that open a connection, then
+    the rest as _init_conn sets it for each one."""
     c = Conn()
     c.tcp = tcp
     c.state = ST_CLOSED
     c.rip = bytearray(4)
-    c.rip_hi = 0
-    c.rip_lo = 0
-    c.rport = 0
-    c.lport = 0
-    c.listener = None
-    c.handler = None
-    c.app = None
-    c.data = None
     c.out = tcp.out_view
-    c.mss = 536
-    c.snd_base_hi = 0
-    c.snd_base_lo = 0
-    c.snd_una = 0
-    c.snd_nxt = 0
-    c.snd_max = 0
-    c.snd_wnd = 0
-    c.max_snd_wnd = 0
-    c.snd_wl1 = 0
-    c.snd_wl2 = 0
-    c.rcv_base_hi = 0
-    c.rcv_base_lo = 0
-    c.rcv_nxt = 0
-    c.window = tcp.window
-    c.stopped = False
-    c.cwnd = 0
-    c.ssthresh = 0
-    c.dupacks = 0
-    c.recover = 0
-    c.in_recovery = False
-    c.resend_head = False
-    c.sack_ok = False
+    c.snd_base_hi = c.snd_base_lo = c.rcv_base_hi = c.rcv_base_lo = 0
+    c.rtt_start = c.rexmit_at = c.delack_at = c.persist_at = c.end_at = 0
     c.sack_l = [0, 0, 0]
     c.sack_r = [0, 0, 0]
-    c.sack_n = 0
-    c.rtx_next = 0
-    c.srtt = 0
-    c.rttvar = 0
-    c.rto = tcp.rto_initial
-    c.rto_base = tcp.rto_initial
-    c.rtt_seq = -1
-    c.rtt_start = 0
-    c.rexmit_on = False
-    c.rexmit_at = 0
-    c.retries = 0
-    c.arp_waits = 0
-    c.invalid_at = 0
-    c.delack_on = False
-    c.delack_at = 0
-    c.unacked_segs = 0
-    c.ack_now = False
-    c.gap = False
-    c.quickacks = 0
-    c.persist_on = False
-    c.persist_at = 0
-    c.persist_backoff = 0
-    c.end_at = 0
-    c.last_rx = 0
-    c.keepalive_probes = 0
-    c.poll_at = 0
-    c.woken = False
-    c.fin_queued = False
-    c.fin_off = 0
-    c.peer_fin = False
-    c.fin_at = 0
-    c.soft_error = 0
     c.q_obj = [None] * queue_slots
     c.q_end = [0] * queue_slots
-    c.q_head = 0
-    c.q_count = 0
-    c.q_start = 1
-    c.q_tail = 1
-    c.out_off = 0
-    c.out_len = 0
-    c.output_pending = False
-    c.tx_failed = False
+    tcp._init_conn(c, 0, 0, 0, 0, None)
     return c
 
 

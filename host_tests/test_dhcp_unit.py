@@ -423,18 +423,23 @@ def test_message_code_is_loaded_only_for_an_exchange():
     assert "uipy.dhcp_msg" not in sys.modules
 
 
-def test_no_memory_for_the_message_code_retries(monkeypatch):
+def _no_memory_for_dhcp_msg(monkeypatch, short):
+    """Imports of uipy.dhcp_msg fail with MemoryError while short[0] is true."""
     import builtins
     real = builtins.__import__
-    short = [True]
 
     def imp(name, *a, **kw):
         fromlist = a[2] if len(a) > 2 else kw.get("fromlist")
         if short[0] and fromlist and "dhcp_msg" in fromlist:
             raise MemoryError
         return real(name, *a, **kw)
-    e = Env()
     monkeypatch.setattr(builtins, "__import__", imp)
+
+
+def test_no_memory_for_the_message_code_retries(monkeypatch):
+    short = [True]
+    e = Env()
+    _no_memory_for_dhcp_msg(monkeypatch, short)
     e.dhcp.start()
     e.run(2500)
     assert e.dhcp.stats["no_memory"] >= 2 and not e.msgs()
@@ -447,19 +452,11 @@ def test_link_change_without_memory_is_seen_at_the_next_poll(monkeypatch):
     """A link change runs in uipy.dhcp_msg: when it cannot be loaded, the
     change is taken at a later link poll; the module is not kept while the
     cable is out."""
-    import builtins
     import sys
-    real = builtins.__import__
     short = [False]
-
-    def imp(name, *a, **kw):
-        fromlist = a[2] if len(a) > 2 else kw.get("fromlist")
-        if short[0] and fromlist and "dhcp_msg" in fromlist:
-            raise MemoryError
-        return real(name, *a, **kw)
     e = Env(link_poll_ms=100)
     e.bind(lease=600)
-    monkeypatch.setattr(builtins, "__import__", imp)
+    _no_memory_for_dhcp_msg(monkeypatch, short)
     short[0] = True
     e.nic.up = False
     e.run(300)

@@ -68,7 +68,7 @@ def test_isn_hash_viper_matches_the_portable_form_under_micropython(tmp_path):
     script = tmp_path / "isn.py"
     script.write_text(
         "import sys, micropython\nsys.path.insert(0, %r)\n"
-        "from uipy import portable\nfrom uipy.isn_viper import isn_hash_viper\n"
+        "from uipy import portable\nfrom uipy.tcp_viper import isn_hash_viper\n"
         "bad = 0\no1 = bytearray(4)\no2 = bytearray(4)\n"
         "for k in range(40):\n"
         "    key = bytes((k * 7 + i * 13) & 255 for i in range(8))\n"
@@ -109,4 +109,48 @@ def test_viper_sum_and_copy_match_the_portable_forms_under_micropython(tmp_path)
         "            bad += dst != want or (s != r and {s, r} != {0, 0xFFFF}) or (v != r3 and {v, r3} != {0, 0xFFFF})\n"
         "print('mismatches', bad)\n" % os.path.join(ROOT, "lib"))
     r = run([mp, "-X", "heapsize=4M", str(script)])
+    assert r.stdout.strip() == "mismatches 0", r.stdout + r.stderr
+
+
+def test_tcp_header_viper_matches_the_portable_forms(tmp_path):
+    """tcp_header_viper (a board's) and tcp_header_loop (small ints) under
+    MicroPython write the bytes that CPython's tcp_header_struct writes, for
+    sequence numbers across the 32-bit wrap, options lengths, with and without
+    the checksum; the viper form allocates nothing."""
+    import os
+    import random
+    from levels import ROOT, VENV_BIN, run, tool
+    from uipy import portable
+    rnd = random.Random(9)
+    cases = []
+    for k in range(60):
+        hlen = rnd.choice((20, 24, 32, 40, 60))
+        cases.append((bytes(rnd.randrange(256) for _ in range(4)), bytes(rnd.randrange(256) for _ in range(4)),
+                      rnd.randrange(65536), rnd.randrange(65536), rnd.randrange(65536), rnd.randrange(65536),
+                      rnd.randrange(1 << 28), rnd.randrange(65536), rnd.randrange(65536), rnd.randrange(1 << 28),
+                      (hlen << 8) | rnd.randrange(64), rnd.randrange(65536),
+                      -1 if k % 3 == 0 else rnd.randrange(0x30000)))
+    expected = []
+    for args in cases:
+        buf = bytearray(bytes(range(100)))
+        portable.tcp_header_struct(buf, *args)
+        expected.append(bytes(buf))
+    script = tmp_path / "hdr.py"
+    script.write_text(
+        "import sys, micropython\nsys.path.insert(0, %r)\n"
+        "from uipy.portable import tcp_header_loop\nfrom uipy.tcp_viper import tcp_header_viper\n"
+        "cases = %r\nexpected = %r\nbad = 0\n"
+        "for args, want in zip(cases, expected):\n"
+        "    for f in (tcp_header_viper, tcp_header_loop):\n"
+        "        buf = bytearray(bytes(range(100)))\n"
+        "        locked = f is tcp_header_viper\n"
+        "        if locked:\n"
+        "            micropython.heap_lock()\n"
+        "        f(buf, %s)\n"
+        "        if locked:\n"
+        "            micropython.heap_unlock()\n"
+        "        bad += bytes(buf) != want\n"
+        "print('mismatches', bad)\n" % (os.path.join(ROOT, "lib"), cases, expected,
+                                         ", ".join("args[%d]" % i for i in range(13))))   # no *args: a tuple
+    r = run([tool("micropython", VENV_BIN), str(script)])
     assert r.stdout.strip() == "mismatches 0", r.stdout + r.stderr

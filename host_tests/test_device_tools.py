@@ -29,7 +29,7 @@ BOARDS = {
 }
 # py/persistentcode.h: MP_NATIVE_ARCH_ARMV6M = 4, MP_NATIVE_ARCH_XTENSAWIN = 10
 ARCH_CODE = {"armv6m": 4, "xtensawin": 10}
-NATIVE = ("uipy/csum_viper.mpy", "uipy/isn_viper.mpy")     # the modules with native (viper) code
+NATIVE = ("uipy/csum_viper.mpy", "uipy/tcp_viper.mpy")     # the modules with native (viper) code
 PORT = "/dev/ttyACM0"
 
 

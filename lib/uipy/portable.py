@@ -2,6 +2,7 @@
 ISN hash: pure Python, for CPython and for MicroPython ports without the native
 emitter. A board with viper never imports this module (see compat)."""
 import time
+from struct import pack_into
 
 from uipy.compat import MICROPYTHON, const
 
@@ -113,6 +114,52 @@ same = same_loop if MICROPYTHON else same_slice
 
 def _rotl(v, r):
     return ((v << r) | (v >> (32 - r))) & 0xFFFFFFFF
+
+
+def tcp_header_loop(buf, lip, rip, lport, rport, seq_hi, seq_lo, off, ack_hi, ack_lo, rel, hflags,
+                    window, acc):
+    """tcp_viper's tcp_header_viper in small ints (MicroPython without the
+    native emitter: a number past 2**30 would be a heap object)."""
+    copy_into(buf, 26, lip, 0, 4)
+    copy_into(buf, 30, rip, 0, 4)
+    buf[34] = lport >> 8
+    buf[35] = lport & 0xFF
+    buf[36] = rport >> 8
+    buf[37] = rport & 0xFF
+    for i in (38, 42):                    # the sequence, then the acknowledgment number
+        lo = seq_lo + (off & 0xFFFF)
+        hi = seq_hi + (off >> 16) + (lo >> 16)
+        buf[i] = (hi >> 8) & 0xFF
+        buf[i + 1] = hi & 0xFF
+        buf[i + 2] = (lo >> 8) & 0xFF
+        buf[i + 3] = lo & 0xFF
+        seq_hi, seq_lo, off = ack_hi, ack_lo, rel
+    _tcp_header_end(buf, hflags, window, acc)
+
+
+def tcp_header_struct(buf, lip, rip, lport, rport, seq_hi, seq_lo, off, ack_hi, ack_lo, rel, hflags,
+                      window, acc):
+    """CPython: one pack_into."""
+    pack_into("!4s4sHHII", buf, 26, lip, rip, lport, rport, ((seq_hi << 16) + seq_lo + off) & 0xFFFFFFFF,
+              ((ack_hi << 16) + ack_lo + rel) & 0xFFFFFFFF)
+    _tcp_header_end(buf, hflags, window, acc)
+
+
+def _tcp_header_end(buf, hflags, window, acc):
+    """Header length, flags, window, checksum (when acc >= 0), urgent pointer."""
+    hlen = hflags >> 8
+    buf[46] = hlen << 2
+    buf[47] = hflags & 0xFF
+    buf[48] = window >> 8
+    buf[49] = window & 0xFF
+    buf[50] = buf[51] = buf[52] = buf[53] = 0
+    if acc >= 0:
+        v = ~sum16(buf, 26, 8 + hlen, acc)
+        buf[50] = (v >> 8) & 0xFF
+        buf[51] = v & 0xFF
+
+
+tcp_header = tcp_header_loop if MICROPYTHON else tcp_header_struct
 
 
 def isn_hash_loop(key, data, n, out):

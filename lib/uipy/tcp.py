@@ -51,10 +51,12 @@ _SYNCHRONIZED = const(_DRAINING | (1 << 3) | (1 << 6))
 # CPython and ports without the native emitter (its large ints are heap
 # objects on MicroPython).  Both give the same value (tested).
 ISN_KEY = bytearray(random_bytes(8))  # one secret per boot
+# The segment header is written by one viper call too (a call costs a board
+# about what three byte stores do; the header was 30 of them).
 try:                                  # CPython: no micropython module; no native emitter: SyntaxError
-    from uipy.isn_viper import isn_hash_viper as isn_hash
+    from uipy.tcp_viper import isn_hash_viper as isn_hash, tcp_header_viper as tcp_header
 except (ImportError, SyntaxError, MemoryError, ValueError):
-    from uipy.portable import isn_hash_loop as isn_hash  # noqa: F401
+    from uipy.portable import isn_hash_loop as isn_hash, tcp_header  # noqa: F401
 
 FIN = const(0x01)
 SYN = const(0x02)
@@ -1174,56 +1176,27 @@ class Tcp:
         from the send queue, or is already in place for send_out."""
         s = self.stack
         buf = s.buf
-        payload = -1                          # sum of the payload when copied here
-        if n and not c.out_len:
-            payload = self._copy_queued(c, off, n)
+        payload = 0                           # the payload's sum; -1: in place, not summed
+        if n:
+            payload = -1 if c.out_len else self._copy_queued(c, off, n)
         hlen = 20
         if flags & SYN:
             hlen = self._syn_options(c.sack_ok if flags & ACK else self.sack is not None)
         elif n == 0 and c.sack_ok and self.reorder is not None and self.reorder.held and self.sack is not None:
             hlen = 20 + self.sack.blocks(self, c, self.reorder)
-        copy_into(buf, _IP_DST, c.rip, 0, 4)
-        copy_into(buf, _IP_SRC, s.ip, 0, 4)
-        v = c.lport                           # the header, byte by byte (no calls)
-        buf[_TRANSPORT] = v >> 8
-        buf[_TRANSPORT + 1] = v & 0xFF
-        v = c.rport
-        buf[_TRANSPORT + 2] = v >> 8
-        buf[_TRANSPORT + 3] = v & 0xFF
-        lo = c.snd_base_lo + (off & 0xFFFF)   # sequence number: base + offset
-        v = c.snd_base_hi + (off >> 16) + (lo >> 16)
-        buf[_TRANSPORT + 4] = (v >> 8) & 0xFF
-        buf[_TRANSPORT + 5] = v & 0xFF
-        buf[_TRANSPORT + 6] = (lo >> 8) & 0xFF
-        buf[_TRANSPORT + 7] = lo & 0xFF
-        if flags & ACK:
-            r = c.rcv_nxt
-            lo = c.rcv_base_lo + (r & 0xFFFF)
-            v = c.rcv_base_hi + (r >> 16) + (lo >> 16)
-            buf[_TRANSPORT + 8] = (v >> 8) & 0xFF
-            buf[_TRANSPORT + 9] = v & 0xFF
-            buf[_TRANSPORT + 10] = (lo >> 8) & 0xFF
-            buf[_TRANSPORT + 11] = lo & 0xFF
-        else:
-            for i in range(_TRANSPORT + 8, _TRANSPORT + 12):
-                buf[i] = 0
-        buf[_TRANSPORT + 12] = hlen << 2
-        buf[_TRANSPORT + 13] = flags
-        v = 0 if c.stopped else c.window
-        buf[_TRANSPORT + 14] = v >> 8
-        buf[_TRANSPORT + 15] = v & 0xFF
-        buf[_TRANSPORT + 16] = 0
-        buf[_TRANSPORT + 17] = 0
-        buf[_TRANSPORT + 18] = 0
-        buf[_TRANSPORT + 19] = 0
         tlen = hlen + n
-        # the pseudo-header's addresses and the segment in one sum (contiguous)
-        if payload < 0:
+        ahi = alo = r = 0                     # a SYN: acknowledgment number 0
+        if flags & ACK:
+            ahi = c.rcv_base_hi
+            alo = c.rcv_base_lo
+            r = c.rcv_nxt
+        tcp_header(buf, s.ip, c.rip, c.lport, c.rport, c.snd_base_hi, c.snd_base_lo, off, ahi, alo, r,
+                   (hlen << 8) | flags, 0 if c.stopped else c.window,
+                   _PROTO_TCP + tlen + payload if payload >= 0 else -1)
+        if payload < 0:                       # the pseudo-header's addresses and the segment: contiguous
             v = ~sum16(buf, _IP_SRC, 8 + tlen, _PROTO_TCP + tlen)
-        else:
-            v = ~sum16(buf, _IP_SRC, 8 + hlen, _PROTO_TCP + tlen + payload)
-        buf[_TRANSPORT + 16] = (v >> 8) & 0xFF
-        buf[_TRANSPORT + 17] = v & 0xFF
+            buf[_TRANSPORT + 16] = (v >> 8) & 0xFF
+            buf[_TRANSPORT + 17] = v & 0xFF
         c.ack_now = False
         c.delack_on = False
         c.unacked_segs = 0

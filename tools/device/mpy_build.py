@@ -33,7 +33,7 @@ build with --debug or UIPY_MPY_DEBUG=1 in the environment (also honoured by
 -O3 also sets __debug__ False and drops assert statements; device modules use
 neither.
 
-Only modules with native code (@micropython.viper, i.e. uipy/csum_viper, uipy/isn_viper) carry
+Only modules with native code (@micropython.viper, i.e. uipy/csum_viper, uipy/tcp_viper) carry
 the architecture in their header; plain bytecode .mpy files are portable. A
 native .mpy also needs the same .mpy sub-version as the device (v6.3 from
 mpy-cross 1.28 = MicroPython 1.23 or later).

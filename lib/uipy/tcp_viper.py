@@ -1,4 +1,5 @@
-"""The ISN hash with the viper emitter: 32-bit machine words, no allocation.
+"""TCP's viper routines: the ISN hash and the segment header, in machine
+words, allocating nothing.
 
 Imported by uipy.tcp only; a SyntaxError here means the port has no native
 emitter and tcp falls back to the portable form.
@@ -58,3 +59,55 @@ def isn_hash_viper(key, data, n: int, out):
     o[1] = h >> 16
     o[2] = h >> 8
     o[3] = h
+
+
+@micropython.viper
+def tcp_header_viper(buf, lip, rip, lport: int, rport: int, seq_hi: int, seq_lo: int, off: int,
+                     ack_hi: int, ack_lo: int, rel: int, hflags: int, window: int, acc: int):
+    """The addresses at buf[26:34] and the TCP header at buf[34:54] (options,
+    if any, already in place after it): sequence number (seq_hi << 16 | seq_lo)
+    + off, acknowledgment number (ack_hi << 16 | ack_lo) + rel, header length
+    and flags (hflags = hlen << 8 | flags), window. With acc >= 0 (the payload's
+    sum plus protocol and length) the checksum is summed over the pseudo-header
+    addresses and the header; with acc < 0 it is left 0 for the caller."""
+    p = ptr8(buf)
+    a = ptr8(lip)
+    b = ptr8(rip)
+    i = 0
+    while i < 4:
+        p[26 + i] = a[i]
+        p[30 + i] = b[i]
+        i += 1
+    p[34] = lport >> 8
+    p[35] = lport
+    p[36] = rport >> 8
+    p[37] = rport
+    v = (seq_hi << 16) + seq_lo + off       # wraps at 32 bits (masked by the byte stores)
+    p[38] = v >> 24
+    p[39] = v >> 16
+    p[40] = v >> 8
+    p[41] = v
+    v = (ack_hi << 16) + ack_lo + rel
+    p[42] = v >> 24
+    p[43] = v >> 16
+    p[44] = v >> 8
+    p[45] = v
+    p[46] = (hflags >> 8) << 2              # header length in 32-bit words, high nibble
+    p[47] = hflags
+    p[48] = window >> 8
+    p[49] = window
+    p[50] = 0
+    p[51] = 0
+    p[52] = 0
+    p[53] = 0
+    if acc >= 0:
+        end = 34 + (hflags >> 8)
+        i = 26
+        while i < end:
+            acc += (p[i] << 8) | p[i + 1]
+            i += 2
+        acc = (acc & 0xFFFF) + (acc >> 16)
+        acc = (acc & 0xFFFF) + (acc >> 16)
+        acc = ~acc
+        p[50] = acc >> 8
+        p[51] = acc

@@ -84,15 +84,16 @@ def test_isn_hash_viper_matches_the_portable_form_under_micropython(tmp_path):
 
 
 def test_viper_sum_and_copy_match_the_portable_forms_under_micropython(tmp_path):
-    """sum16_viper and copy_sum_viper (32-bit loads, shift-merged words) against
-    the plain loops, at every alignment of source and destination."""
+    """sum16_viper, copy_sum_viper (32-bit loads, shift-merged words) and
+    copy_viper against the plain loops, at every alignment of source and
+    destination; copy_viper also forward within one buffer."""
     import os
     from levels import ROOT, VENV_BIN, run, tool
     mp = tool("micropython", VENV_BIN)
     script = tmp_path / "viper.py"
     script.write_text(
         "import sys\nsys.path.insert(0, %r)\n"
-        "from uipy.portable import sum16_loop\nfrom uipy.csum_viper import sum16_viper, copy_sum_viper\n"
+        "from uipy.portable import sum16_loop\nfrom uipy.csum_viper import sum16_viper, copy_sum_viper, copy_viper\n"
         "bad = 0\nk = 7\n"
         "for so in range(8):\n"
         "    for do in range(8):\n"
@@ -107,6 +108,15 @@ def test_viper_sum_and_copy_match_the_portable_forms_under_micropython(tmp_path)
         "            v = sum16_viper(src, so, n, 3)\n"
         "            r3 = sum16_loop(src, so, n, 3)\n"
         "            bad += dst != want or (s != r and {s, r} != {0, 0xFFFF}) or (v != r3 and {v, r3} != {0, 0xFFFF})\n"
+        "            dst = bytearray(do + n + 8)\n"
+        "            copy_viper(dst, do, src, so, n)\n"
+        "            bad += dst != want\n"
+        "            if n:\n"                   # within one buffer, towards its start (uipy.socket)
+        "                buf = bytearray(src + bytes(8))\n"
+        "                want = bytearray(buf)\n"
+        "                want[so // 2:so // 2 + n] = src[so:so + n]\n"
+        "                copy_viper(buf, so // 2, buf, so, n)\n"
+        "                bad += buf != want\n"
         "print('mismatches', bad)\n" % os.path.join(ROOT, "lib"))
     r = run([mp, "-X", "heapsize=4M", str(script)])
     assert r.stdout.strip() == "mismatches 0", r.stdout + r.stderr

@@ -121,7 +121,6 @@ try:
     if not MICROPYTHON:
         raise ImportError
     from uipy.csum_viper import sum16_viper as sum16, copy_sum_viper as copy_sum, \
-        ip_header_viper as ip_header, same_viper as same
-    copy_into = copy_sum                  # one routine copies and sums; the sum is ignored
+        copy_viper as copy_into, ip_header_viper as ip_header, same_viper as same
 except (ImportError, SyntaxError, MemoryError, ValueError):   # ValueError: .mpy of another version
     from uipy.portable import sum16, copy_into, copy_sum, ip_header, same  # noqa: F401

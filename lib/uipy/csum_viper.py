@@ -119,6 +119,40 @@ def copy_sum_viper(dst, dst_off: int, src, src_off: int, n: int) -> int:
 
 
 @micropython.viper
+def copy_viper(dst, dst_off: int, src, src_off: int, n: int):
+    """Copy n bytes from src[src_off:] to dst[dst_off:], forward. 32-bit words
+    when both ends share their alignment mod 4 (frames and buffers start
+    aligned); otherwise bytes, or for a long copy copy_sum_viper, which merges
+    words (addresses and MACs are short: a call costs more than their bytes)."""
+    d = int(ptr8(dst)) + dst_off
+    s = int(ptr8(src)) + src_off
+    end = d + n
+    w = end                                # words up to here
+    if (d ^ s) & 3:
+        if n > 32:
+            copy_sum_viper(dst, dst_off, src, src_off, n)
+            return
+        w = d                              # all by the byte loop at the end
+    while (d & 3) and d < w:
+        ptr8(d)[0] = ptr8(s)[0]
+        d += 1
+        s += 1
+    while d + 16 <= w:                   # each word read before it is written:
+        p = ptr32(d)                       # safe when dst is below src (uipy.socket)
+        q = ptr32(s)
+        p[0] = q[0]
+        p[1] = q[1]
+        p[2] = q[2]
+        p[3] = q[3]
+        d += 16
+        s += 16
+    while d < end:
+        ptr8(d)[0] = ptr8(s)[0]
+        d += 1
+        s += 1
+
+
+@micropython.viper
 def ip_header_viper(buf, total: int, ident: int, ttl_proto: int):
     """The IPv4 header at buf[14:34] around the addresses already in place:
     version and length, total length, identification, no fragmentation,

@@ -117,6 +117,11 @@ def test_viper_sum_and_copy_match_the_portable_forms_under_micropython(tmp_path)
         "                want[so // 2:so // 2 + n] = src[so:so + n]\n"
         "                copy_viper(buf, so // 2, buf, so, n)\n"
         "                bad += buf != want\n"
+        "big = bytes(b'\\xff' * 70001)\n"          # past one fold of the halfword sums
+        "for o in (0, 1, 2):\n"
+        "    dst = bytearray(70004)\n"
+        "    bad += copy_sum_viper(dst, o, big, o, 70000 - o) != sum16_loop(big, o, 70000 - o, 0)\n"
+        "    bad += sum16_viper(big, o, 70000 - o, 5) != sum16_loop(big, o, 70000 - o, 5)\n"
         "print('mismatches', bad)\n" % os.path.join(ROOT, "lib"))
     r = run([mp, "-X", "heapsize=4M", str(script)])
     assert r.stdout.strip() == "mismatches 0", r.stdout + r.stderr

@@ -1,5 +1,5 @@
 """Internet checksum and byte copy with the viper emitter: machine-word
-arithmetic, aligned word loads and stores, no allocation.
+arithmetic, aligned loads and stores, no allocation.
 
 Imported by compat only; a SyntaxError here means the port has no native
 emitter and compat falls back to the portable loop.
@@ -12,23 +12,27 @@ import micropython
 @micropython.viper
 def sum16_viper(buf, start: int, n: int, acc: int) -> int:
     """The one's-complement sum of n bytes from start, plus acc, folded to 16
-    bits. From an even start: 32-bit loads where aligned (a Cortex-M0+ faults on
-    unaligned ones), added as little-endian halves and byte-swapped at the end
-    (the sum commutes with byte order, RFC 1071 1.2.B); pairs of bytes else."""
+    bits. From an even address: 16 bytes a turn as eight halfword loads in the
+    machine's order, little-endian, byte-swapped at the end (the sum commutes
+    with byte order, RFC 1071 1.2.B); constant offsets from a pointer that moves
+    make the tightest loop viper compiles (3x the speed of a 32-bit word loop
+    with masks on a Cortex-M0+). Pairs of bytes else, and for the tail."""
     a = int(ptr8(buf)) + start
     end = a + n
     s = acc
-    if not (start & 1):
-        while (a & 3) and a + 1 < end:     # up to the first 4-aligned byte
-            q = ptr8(a)
-            s += (q[0] << 8) | q[1]
-            a += 2
-        w = 0                              # little-endian halves of aligned words
-        while a + 8 <= end:                # two words a turn: less loop overhead
-            v = ptr32(a)[0]
-            u = ptr32(a + 4)[0]
-            w += (v & 0xFFFF) + ((v >> 16) & 0xFFFF) + (u & 0xFFFF) + ((u >> 16) & 0xFFFF)
-            a += 8
+    if not (a & 1):
+        w = 0
+        k = n >> 4
+        p = ptr16(a)
+        while k:
+            j = 2048 if k > 2048 else k    # a turn adds < 2**19: fold before 2**31
+            k -= j
+            while j:
+                w += p[0] + p[1] + p[2] + p[3] + p[4] + p[5] + p[6] + p[7]
+                p = ptr16(int(p) + 16)
+                j -= 1
+            w = (w & 0xFFFF) + (w >> 16)
+        a = int(p)
         while w > 0xFFFF:
             w = (w & 0xFFFF) + (w >> 16)
         s += ((w & 0xFF) << 8) | (w >> 8)
@@ -47,65 +51,48 @@ def sum16_viper(buf, start: int, n: int, acc: int) -> int:
 def copy_sum_viper(dst, dst_off: int, src, src_off: int, n: int) -> int:
     """Copy n bytes from src[src_off:] to dst[dst_off:] and return their
     one's-complement sum, bytes paired from the first (as sum16 with acc 0).
-    32-bit stores wherever dst is aligned: src words are merged by shifts when
-    the two ends differ by 2 mod 4 (little-endian loads); bytes otherwise."""
+    When both ends are even (after one byte if both are odd): 16 bytes a turn
+    in halfwords, copied and summed as in sum16_viper; bytes otherwise."""
     d = int(ptr8(dst)) + dst_off
     s = int(ptr8(src)) + src_off
     end = d + n
     hi = 1                                 # the next byte is the high half of a pair
     acc = 0
     if not ((d ^ s) & 1):
-        while (d & 3) and d < end:         # bytes up to an aligned destination
+        if d & 1 and d < end:              # one byte up to even addresses
             b = ptr8(s)[0]
             ptr8(d)[0] = b
-            acc += (b << 8) if hi else b
-            hi ^= 1
+            acc = b << 8
+            hi = 0
             d += 1
             s += 1
-        w = 0                              # halves of little-endian words
-        swap = hi                          # pairs start on a word: halves are byte-swapped
-        if not (s & 3):
-            while d + 8 <= end:
-                v = ptr32(s)[0]
-                u = ptr32(s + 4)[0]
-                ptr32(d)[0] = v
-                ptr32(d + 4)[0] = u
-                w += (v & 0xFFFF) + ((v >> 16) & 0xFFFF) + (u & 0xFFFF) + ((u >> 16) & 0xFFFF)
-                d += 8
-                s += 8
-            while d + 4 <= end:
-                v = ptr32(s)[0]
-                ptr32(d)[0] = v
-                w += (v & 0xFFFF) + ((v >> 16) & 0xFFFF)
-                d += 4
-                s += 4
-        else:                              # s is 2 mod 4: merge two aligned source words
-            a = s - 2
-            v0 = ptr32(a)[0]
-            while d + 8 <= end:
-                v1 = ptr32(a + 4)[0]
-                v2 = ptr32(a + 8)[0]
-                h0 = (v0 >> 16) & 0xFFFF
-                l1 = v1 & 0xFFFF
-                h1 = (v1 >> 16) & 0xFFFF
-                ptr32(d)[0] = h0 | (l1 << 16)
-                ptr32(d + 4)[0] = h1 | ((v2 & 0xFFFF) << 16)
-                w += h0 + l1 + h1 + (v2 & 0xFFFF)
-                v0 = v2
-                d += 8
-                a += 8
-            while d + 4 <= end:
-                v1 = ptr32(a + 4)[0]
-                v = ((v0 >> 16) & 0xFFFF) | ((v1 & 0xFFFF) << 16)
-                ptr32(d)[0] = v
-                w += ((v0 >> 16) & 0xFFFF) + (v1 & 0xFFFF)
-                v0 = v1
-                d += 4
-                a += 4
-            s = a + 2
+        w = 0
+        k = (end - d) >> 4
+        p = ptr16(d)
+        q = ptr16(s)
+        while k:
+            j = 2048 if k > 2048 else k    # fold before the sum passes 2**31
+            k -= j
+            while j:
+                p[0] = q[0]
+                p[1] = q[1]
+                p[2] = q[2]
+                p[3] = q[3]
+                p[4] = q[4]
+                p[5] = q[5]
+                p[6] = q[6]
+                p[7] = q[7]
+                w += q[0] + q[1] + q[2] + q[3] + q[4] + q[5] + q[6] + q[7]
+                p = ptr16(int(p) + 16)
+                q = ptr16(int(q) + 16)
+                j -= 1
+            w = (w & 0xFFFF) + (w >> 16)
+        d = int(p)
+        s = int(q)
         while w > 0xFFFF:
             w = (w & 0xFFFF) + (w >> 16)
-        acc += (((w & 0xFF) << 8) | (w >> 8)) if swap else w
+        # little-endian halves: swapped when pairs begin on them (hi), as they are
+        acc += (((w & 0xFF) << 8) | (w >> 8)) if hi else w
     while d < end:
         b = ptr8(s)[0]
         ptr8(d)[0] = b

@@ -19,6 +19,12 @@ _TYPING = const(0)
 if _TYPING:                       # for the type checker only: the compiler drops it
     from uipy.stack import Stack
     from types import ModuleType
+    # The counters' names over 10 characters, written as names for the compiler
+    # only: it then interns the strings counted under them below (qstrs, shared
+    # with the stats dict's keys), where such a string would be a heap object of
+    # its own (see uipy.stats).
+    dict(icmp_drop_short=0, icmp_drop_checksum=0, icmp_echo_rx=0, icmp_echo_reply_rx=0,
+         icmp_unreach_rx=0, icmp_drop_type=0, icmp_unreach_limited=0)
 
 
 class Icmp:

@@ -10,6 +10,11 @@ if _TYPING:                       # for the type checker only: the compiler drop
     from uipy.icmp import Icmp
     from uipy.udp import Udp
     from uipy.tcp import Tcp
+    # The counters' names over 10 characters, written as names for the compiler
+    # only: it then interns the strings counted under them below (qstrs, shared
+    # with the stats dict's keys), where such a string would be a heap object of
+    # its own (see uipy.stats).
+    dict(drop_oversize=0, drop_not_for_us=0, drop_ethertype=0, handler_errors=0)
 
 _FRAME_MAX = const(1514)         # uipy.frame's, as constants put in place by the compiler
 _FRAME_MIN = const(60)

@@ -6,7 +6,10 @@ The stack's names are written as keyword arguments, not as a tuple of
 strings: a name in the source is interned when the module loads (a qstr:
 its bytes and about 8 more), where a string constant over 10 characters is a
 heap object of 32-48 bytes, in this module and again in every module that
-counts under that name.  Interned first, the name is shared by all of them.
+counts under that name.  So each module that counts also writes its names
+over 10 characters as names, in a block the compiler drops (`if _TYPING:
+dict(arp_evicted=0, ...)`): the compiler then interns its strings, and the
+module holds qstrs shared with the dict's keys, no strings of its own.
 """
 
 

@@ -1,7 +1,12 @@
 """The Stack: configuration, the Ethernet layer, poll() and the periodic tick."""
 from uipy import compat, run
 from uipy.compat import const, copy_into, same, ticks_add, ticks_diff
-from uipy.ipv4 import ip_bytes
+
+# Loading uipy.stats interns the counters' names (its code is dropped
+# again): uipy.ipv4 and the other modules that load after it then hold the
+# strings they count under as those qstrs, not as heap strings of their own.
+run("stats", "new_counters", ())
+from uipy.ipv4 import ip_bytes  # noqa: E402
 
 _TYPING = const(0)
 if _TYPING:                       # for the type checker only: the compiler drops it

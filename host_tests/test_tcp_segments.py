@@ -281,5 +281,7 @@ def test_other_modules_constants_agree_with_their_sources():
     assert tcp_sack._TCP_DATA == frame.TCP_DATA
     from uipy import tcp_setup
     assert tcp_setup._TCP_DATA == frame.TCP_DATA
+    from uipy import arp
+    assert ipv4._ARP_RESOLVED == arp._RESOLVED
     for name in ("CONNECTED", "NEWDATA", "ACKED", "POLL", "CLOSED", "ABORTED", "TIMEDOUT"):
         assert getattr(httpd, "_" + name) == getattr(tcp_conn, name), name

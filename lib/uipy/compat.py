@@ -115,12 +115,16 @@ def copy_within(buf, dst, src, n):
 # copy_sum(dst, dst_off, src, src_off, n) -> copy, and sum16 of those bytes.
 # ip_header(buf, total, ident, ttl_proto): the IPv4 header at 14..33 around the
 #   addresses already in place, checksum included.
+# eth_ip_header(buf, dmac, doff, smac, sip, total, ident, ttl_proto): the
+#   Ethernet header (destination MAC from dmac[doff:], source smac, type IPv4)
+#   and ip_header with source address sip, around the destination at 30..33.
 # same(buf, off, ref, n) -> true when buf[off:off+n] equals ref's first n bytes.
 
 try:
     if not MICROPYTHON:
         raise ImportError
     from uipy.csum_viper import sum16_viper as sum16, copy_sum_viper as copy_sum, \
-        copy_viper as copy_into, ip_header_viper as ip_header, same_viper as same
+        copy_viper as copy_into, ip_header_viper as ip_header, eth_ip_header_viper as eth_ip_header, \
+        same_viper as same
 except (ImportError, SyntaxError, MemoryError, ValueError):   # ValueError: .mpy of another version
-    from uipy.portable import sum16, copy_into, copy_sum, ip_header, same  # noqa: F401
+    from uipy.portable import sum16, copy_into, copy_sum, ip_header, eth_ip_header, same  # noqa: F401

@@ -168,6 +168,30 @@ def ip_header_viper(buf, total: int, ident: int, ttl_proto: int):
 
 
 @micropython.viper
+def eth_ip_header_viper(buf, dmac, doff: int, smac, sip, total: int, ident: int, ttl_proto: int):
+    """A frame's Ethernet and IPv4 headers around the destination address
+    already at buf[30:34], in one call: destination MAC from dmac[doff:],
+    source MAC smac, type IPv4, the IPv4 header as ip_header_viper writes it,
+    source address sip."""
+    p = ptr8(buf)
+    m = ptr8(dmac)
+    q = ptr8(smac)
+    i = 0
+    while i < 6:
+        p[i] = m[doff + i]
+        p[6 + i] = q[i]
+        i += 1
+    p[12] = 0x08
+    p[13] = 0
+    q = ptr8(sip)
+    p[26] = q[0]
+    p[27] = q[1]
+    p[28] = q[2]
+    p[29] = q[3]
+    ip_header_viper(buf, total, ident, ttl_proto)
+
+
+@micropython.viper
 def same_viper(buf, off: int, ref, n: int) -> int:
     """1 when buf[off:off+n] equals the first n bytes of ref, else 0."""
     p = ptr8(int(ptr8(buf)) + off)

@@ -1,5 +1,5 @@
 """IPv4 (RFC 791): input validation and dispatch, header output and next-hop routing."""
-from uipy.compat import const, copy_into, copy_within, get16, ip_header, put16, same, sum16
+from uipy.compat import const, copy_into, copy_within, eth_ip_header, get16, ip_header, put16, same, sum16
 
 PROTO_ICMP = const(1)
 PROTO_TCP = const(6)
@@ -11,6 +11,8 @@ _IP = const(14)
 _IP_SRC = const(26)
 _IP_DST = const(30)
 _TRANSPORT = const(34)
+_ARP_RESOLVED = const(2)          # uipy.arp's _RESOLVED (send reads ARP's table in place)
+_BROADCAST = b"\xff\xff\xff\xff\xff\xff"
 
 
 def ip_bytes(value, what="address"):
@@ -257,16 +259,31 @@ class Ipv4:
         s = self.stack
         buf = s.buf
         self.arp_pending = False
-        copy_into(buf, _IP_SRC, s.ip, 0, 4)
-        n = self.finish(proto, payload_len, ttl)
+        ident = self.ident
+        self.ident = (ident + 1) & 0xFFFF
+        s.stats["ip_tx"] += 1
         hi = (buf[_IP_DST] << 8) | buf[_IP_DST + 1]
         lo = (buf[_IP_DST + 2] << 8) | buf[_IP_DST + 3]
-        if hi == self._hop_dst_hi and lo == self._hop_dst_lo and s.arp.mac_into(self._hop_slot, self._hop_hi,
-                                                                               self._hop_lo, buf, 0):
-            return s.send_frame(n)            # the same destination as last time, still resolved
+        a = s.arp
+        i = self._hop_slot
+        if hi == self._hop_dst_hi and lo == self._hop_dst_lo and a.state[i] == _ARP_RESOLVED and \
+                a.hi[i] == self._hop_hi and a.lo[i] == self._hop_lo:
+            # the same destination as last time, its next hop still resolved:
+            # ARP's entry read in place (a call costs more than these tests)
+            a.used[i] = s.now
+            eth_ip_header(buf, a.mac, 6 * i, s.mac, s.ip, payload_len + 20, ident,
+                          ((ttl or self.ttl) << 8) | proto)
+            return s.send_frame(_TRANSPORT + payload_len)
+        eth_ip_header(buf, _BROADCAST, 0, s.mac, s.ip, payload_len + 20, ident, ((ttl or self.ttl) << 8) | proto)
+        return self._route(hi, lo, _TRANSPORT + payload_len)
+
+    def _route(self, hi, lo, n):
+        """send() for a destination other than the last one: broadcast and
+        multicast MACs, else the next hop's from ARP (or an ARP request)."""
+        s = self.stack
+        buf = s.buf
         if (hi == 0xFFFF and lo == 0xFFFF) or self.subnet_broadcast(hi, lo):
-            copy_into(buf, 0, b"\xff\xff\xff\xff\xff\xff", 0, 6)
-            return s.send_frame(n)
+            return s.send_frame(n)            # the broadcast MAC is in place
         if hi >> 12 == 0xE:                   # multicast: the group's MAC, no ARP
             buf[0] = 0x01
             buf[1] = 0x00

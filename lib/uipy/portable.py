@@ -95,6 +95,15 @@ def ip_header_loop(buf, total, ident, ttl_proto):
 ip_header = ip_header_loop
 
 
+def eth_ip_header(buf, dmac, doff, smac, sip, total, ident, ttl_proto):
+    copy_into(buf, 0, dmac, doff, 6)
+    copy_into(buf, 6, smac, 0, 6)
+    buf[12] = 0x08
+    buf[13] = 0x00
+    copy_into(buf, 26, sip, 0, 4)
+    ip_header(buf, total, ident, ttl_proto)
+
+
 def same_loop(buf, off, ref, n):
     for i in range(n):
         if buf[off + i] != ref[i]:

@@ -412,8 +412,11 @@ class Tcp:
                 c.handler(c, events)
             c.data = None
         if c.state != _ST_CLOSED:
-            if c.ack_now or c.q_count or c.out_len or c.fin_queued:
-                self.output(c)                # else there is nothing to send
+            if c.q_count or c.out_len or c.fin_queued:
+                self.output(c)
+            elif c.ack_now:                   # what output() would send: a pure ACK
+                c.output_pending = False
+                self._send_segment(c, c.snd_max, 0, ACK)
             if c.rcv_nxt > _REBASE:
                 self._more().rebase_receive(self, c)
         return True

@@ -169,3 +169,37 @@ def test_tcp_header_viper_matches_the_portable_forms(tmp_path):
                                          ", ".join("args[%d]" % i for i in range(13))))   # no *args: a tuple
     r = run([tool("micropython", VENV_BIN), str(script)])
     assert r.stdout.strip() == "mismatches 0", r.stdout + r.stderr
+
+
+def test_ip_plain_viper_matches_the_portable_form(tmp_path):
+    """ip_plain (the IPv4 input's one-call test) gives the same answer in viper
+    and in Python, for a good datagram and for each way of failing it."""
+    import os
+    from levels import ROOT, VENV_BIN, run, tool
+    from uipy import portable
+    good = bytearray(b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00"
+                     b"\x45\x00\x00\x28\x12\x34\x40\x00\x40\x06\x00\x00\xc6\x12\x00\x0b\xc6\x12\x00\x02"
+                     + bytes(26))
+    v = ~portable.sum16(good, 14, 20, 0)
+    good[24], good[25] = (v >> 8) & 0xFF, v & 0xFF
+    frames = [bytes(good)]
+    for off, val in ((14, 0x46), (16, 5), (17, 0x10), (17, 0x50), (20, 0x20), (21, 1), (0, 3), (33, 3),
+                     (26, 0), (26, 127), (26, 224), (28, 0xFF), (25, 0)):
+        f = bytearray(good)
+        f[off] = val
+        frames.append(bytes(f))
+    sub = bytearray(good)                 # a subnet broadcast source, checksum made good again
+    sub[28] = sub[29] = 0xFF
+    sub[24] = sub[25] = 0
+    v = ~portable.sum16(sub, 14, 20, 0)
+    sub[24], sub[25] = (v >> 8) & 0xFF, v & 0xFF
+    frames.append(bytes(sub))
+    ip = b"\xc6\x12\x00\x02"
+    want = [portable.ip_plain(f, 60, ip, 0xFF00) for f in frames]
+    assert want[0] == (6 << 16) | 0x28 and want.count(-1) == len(frames) - 1
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "import sys\nsys.path.insert(0, %r)\nfrom uipy.csum_viper import ip_plain_viper\n"
+        "print([ip_plain_viper(bytearray(f), 60, %r, 0xFF00) for f in %r])\n" % (os.path.join(ROOT, "lib"), ip, frames))
+    r = run([tool("micropython", VENV_BIN), str(script)])
+    assert r.stdout.strip() == repr(want), r.stdout + r.stderr

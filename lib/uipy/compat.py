@@ -118,6 +118,8 @@ def copy_within(buf, dst, src, n):
 # eth_ip_header(buf, dmac, doff, smac, sip, total, ident, ttl_proto): the
 #   Ethernet header (destination MAC from dmac[doff:], source smac, type IPv4)
 #   and ip_header with source address sip, around the destination at 30..33.
+# ip_plain(buf, n, ip, mask_lo) -> protocol << 16 | total length of a plain
+#   IPv4 datagram to ip (see csum_viper), or -1 for the full checks.
 # same(buf, off, ref, n) -> true when buf[off:off+n] equals ref's first n bytes.
 
 try:
@@ -125,6 +127,6 @@ try:
         raise ImportError
     from uipy.csum_viper import sum16_viper as sum16, copy_sum_viper as copy_sum, \
         copy_viper as copy_into, ip_header_viper as ip_header, eth_ip_header_viper as eth_ip_header, \
-        same_viper as same
+        ip_plain_viper as ip_plain, same_viper as same
 except (ImportError, SyntaxError, MemoryError, ValueError):   # ValueError: .mpy of another version
-    from uipy.portable import sum16, copy_into, copy_sum, ip_header, eth_ip_header, same  # noqa: F401
+    from uipy.portable import sum16, copy_into, copy_sum, ip_header, eth_ip_header, ip_plain, same  # noqa: F401

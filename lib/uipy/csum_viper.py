@@ -192,6 +192,35 @@ def eth_ip_header_viper(buf, dmac, doff: int, smac, sip, total: int, ident: int,
 
 
 @micropython.viper
+def ip_plain_viper(buf, n: int, ip, mask_lo: int) -> int:
+    """The common IPv4 datagram, in one call (uipy.ipv4.input): a 20-byte
+    header, whole and unfragmented, unicast to ip in a unicast frame of n
+    bytes, from a source one may answer (not 0/8, 127/8, multicast or a subnet
+    broadcast under mask_lo), good header checksum. Returns protocol << 16 |
+    total length, or -1: anything else gets the full checks."""
+    p = ptr8(buf)
+    total = (p[16] << 8) | p[17]
+    if p[14] != 0x45 or total < 20 or total > n - 14 or (p[20] & 0x3F) or p[21] or (p[0] & 1):
+        return -1
+    q = ptr8(ip)
+    if p[30] != q[0] or p[31] != q[1] or p[32] != q[2] or p[33] != q[3]:
+        return -1
+    f = p[26]
+    if f == 0 or f >= 224 or f == 127 or (((p[28] << 8) | p[29]) | mask_lo) == 0xFFFF:
+        return -1
+    s = 0
+    i = 14
+    while i < 34:
+        s += (p[i] << 8) | p[i + 1]
+        i += 2
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    if s != 0xFFFF:
+        return -1
+    return (p[23] << 16) | total
+
+
+@micropython.viper
 def same_viper(buf, off: int, ref, n: int) -> int:
     """1 when buf[off:off+n] equals the first n bytes of ref, else 0."""
     p = ptr8(int(ptr8(buf)) + off)

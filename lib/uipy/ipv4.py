@@ -1,5 +1,5 @@
 """IPv4 (RFC 791): input validation and dispatch, header output and next-hop routing."""
-from uipy.compat import const, copy_into, copy_within, eth_ip_header, get16, ip_header, put16, same, sum16
+from uipy.compat import const, copy_into, copy_within, eth_ip_header, get16, ip_header, ip_plain, put16, sum16
 
 PROTO_ICMP = const(1)
 PROTO_TCP = const(6)
@@ -74,19 +74,16 @@ class Ipv4:
         s = self.stack
         buf = s.buf
         s.stats["ip_rx"] += 1
-        # The common datagram in one test (on a board each call and each
-        # statement costs more than a byte read): a 20-byte header, whole and
-        # unfragmented, unicast to us in a unicast frame, from a source we may
-        # answer (not 0/8, 127/8, multicast, a subnet broadcast), good checksum.
-        # Anything else is examined (and its drop counted) by _input.
-        total = (buf[_IP + 2] << 8) | buf[_IP + 3]
-        if buf[_IP] == 0x45 and 20 <= total <= n - _IP and not (buf[_IP + 6] & 0x3F or buf[_IP + 7] or buf[0] & 1) \
-                and same(buf, _IP_DST, s.ip, 4) and s.configured and 0 < buf[_IP_SRC] < 224 and buf[_IP_SRC] != 127 and \
-                ((buf[_IP_SRC + 2] << 8) | buf[_IP_SRC + 3] | s.mask_lo) != 0xFFFF and sum16(buf, _IP, 20, 0) == 0xFFFF:
-            handler = self.handlers.get(buf[_IP + 9])
-            if handler is not None:
-                handler(total - 20, 0)
-                return
+        # The common datagram in one call (on a board each call and each
+        # statement costs more than a byte read): see compat.ip_plain. Anything
+        # else is examined (and its drop counted) by _input.
+        if s.configured:
+            v = ip_plain(buf, n, s.ip, s.mask_lo)
+            if v >= 0:
+                handler = self.handlers.get(v >> 16)
+                if handler is not None:
+                    handler((v & 0xFFFF) - 20, 0)
+                    return
         self._input(n)
 
     def _input(self, n):

@@ -104,6 +104,17 @@ def eth_ip_header(buf, dmac, doff, smac, sip, total, ident, ttl_proto):
     ip_header(buf, total, ident, ttl_proto)
 
 
+def ip_plain(buf, n, ip, mask_lo):
+    """csum_viper's ip_plain_viper in plain Python (the same tests)."""
+    total = (buf[16] << 8) | buf[17]
+    if buf[14] == 0x45 and 20 <= total <= n - 14 and not (buf[20] & 0x3F or buf[21] or buf[0] & 1) \
+            and buf[30] == ip[0] and buf[31] == ip[1] and buf[32] == ip[2] and buf[33] == ip[3] \
+            and 0 < buf[26] < 224 and buf[26] != 127 and ((buf[28] << 8) | buf[29] | mask_lo) != 0xFFFF \
+            and sum16(buf, 14, 20, 0) == 0xFFFF:
+        return (buf[23] << 16) | total
+    return -1
+
+
 def same_loop(buf, off, ref, n):
     for i in range(n):
         if buf[off + i] != ref[i]:

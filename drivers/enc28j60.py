@@ -102,6 +102,7 @@ RX_END = const(0x19FF)
 TX_START = const(0x1A00)
 
 MAX_FRAME = const(1514)
+_DMA_MIN = const(512)    # shorter frames take less SPI time than DMA's set-up saves
 _TX_POLLS = const(1000)
 _TX_RETRIES = const(16)
 _MII_POLLS = const(1000)
@@ -109,7 +110,7 @@ _MII_POLLS = const(1000)
 
 class ENC28J60:
     def __init__(self, spi, cs, rst=None, int_pin=None, mac=None,
-                 full_duplex=False):
+                 full_duplex=False, tx_dma=False):
         self.spi = spi
         self.cs = cs
         self.rst = rst
@@ -148,11 +149,20 @@ class ENC28J60:
         self._next = RX_START
         self._pending = 0
         self._txnd = -1
+        # tx_dma (enc28j60_setup.dma): frame data leaves by DMA while the
+        # caller goes on; the frame is finished (TXRTS) at the next call
+        self._dma = None    # (tx registers, rx registers, rx channel, buffer address, buffer)
+        self._tx_busy = False
+        self._tx_n = 0      # length of the frame in flight
         self.reinit()
+        if tx_dma:
+            self._run("dma", tx_dma)
 
     # ---- SPI primitives: each is one CS frame ----
 
     def _cmd(self, op, arg):
+        if self._tx_busy:
+            self.flush()
         o = self._o2
         o[0] = op
         o[1] = arg
@@ -175,6 +185,8 @@ class ENC28J60:
             self._bank = bank
 
     def _rd(self, reg):
+        if self._tx_busy:
+            self.flush()
         self._select(reg)
         if reg & _MM:
             o = self._o3
@@ -208,6 +220,8 @@ class ENC28J60:
         self._cmd(_BFC | (reg & 0x1F), mask)
 
     def _read_mem(self, buf):
+        if self._tx_busy:
+            self.flush()
         self.cs.value(0)
         self.spi.write(self._rbm)
         self.spi.readinto(buf)
@@ -248,13 +262,13 @@ class ENC28J60:
         # full reset and set-up, e.g. after the chip was found deaf or unplugged
         self._run("reinit")
 
-    def _run(self, name):
+    def _run(self, name, *args):
         # bring-up code (drivers/enc28j60_setup.py) is imported for the call
         # and dropped after: it runs rarely, and on a stock board code is heap
         import sys
         import enc28j60_setup
         try:
-            getattr(enc28j60_setup, name)(self)
+            getattr(enc28j60_setup, name)(self, *args)
         finally:
             sys.modules.pop("enc28j60_setup", None)
 
@@ -328,6 +342,8 @@ class ENC28J60:
         # EPKTCNT/EIR reads and the header read are written inline (same
         # transactions, same order as _rd/_select/_cmd/_read_mem: each method
         # call costs on an RP2040).
+        if self._tx_busy:
+            self.flush()
         spi = self.spi
         cs = self.cs
         o = self._o2
@@ -412,15 +428,32 @@ class ENC28J60:
         return self._tsv[3] & 0x20
 
     def send(self, mv, n):
-        # Send the first n bytes of mv as one frame; True when it left.
+        # Send the first n bytes of mv as one frame; True when it left (with
+        # tx_dma, a long frame: True when handed over; flush() sends it).
+        if self._tx_busy:
+            self.flush()
         if n < 14 or n > MAX_FRAME:
             self.tx_errors += 1
             return False
+        self._wr16(_EWRPTL, TX_START)
+        d = self._dma
+        if d is not None and n >= _DMA_MIN:
+            # the frame is copied (the caller reuses mv at once) and clocked
+            # out by DMA after the control byte, in the CS frame opened here
+            d[4][:n] = mv[:n]
+            self._tx_n = n
+            self._tx_busy = True
+            self.cs.value(0)
+            self.spi.write(self._wbm)
+            d[1][7] = n         # rx channel: TRANS_COUNT_TRIG (drains MISO)
+            t = d[0]
+            t[0] = d[3]         # tx channel: READ_ADDR, the copy's start
+            t[7] = n            # and TRANS_COUNT_TRIG
+            return True
         if n != len(mv):
             if not isinstance(mv, memoryview):
                 mv = memoryview(mv)
             mv = mv[:n]
-        self._wr16(_EWRPTL, TX_START)
         # control byte 0x00 (MACON3 rules) and the frame in one CS frame
         self.cs.value(0)
         self.spi.write(self._wbm)
@@ -428,6 +461,25 @@ class ENC28J60:
         self.cs.value(1)
         self.spi_transactions += 1
         self.spi_bytes += 2 + n
+        return self._transmit(n)
+
+    def flush(self):
+        # Finish a frame whose data DMA is still clocking out: wait for its
+        # last byte, end its CS frame, then TXRTS. A caller about to idle
+        # calls this first, or the frame leaves only at the next call.
+        d = self._dma
+        if self._tx_busy and d is not None:
+            rx = d[2]
+            while rx.active():
+                pass
+            self.cs.value(1)
+            self._tx_busy = False
+            self.spi_transactions += 1
+            self.spi_bytes += 2 + self._tx_n
+            self._transmit(self._tx_n)
+
+    def _transmit(self, n):
+        # The frame is in the TX area: ETXND, then TXRTS until it leaves
         end = TX_START + n
         if end != self._txnd:
             self._wr16(_ETXNDL, end)

@@ -12,6 +12,15 @@ data, TX_WR, SEND, Sn_CR+Sn_IR poll, SEND_OK clear). The only allocation per
 frame is the memoryview slice the SPI call needs (two for a padded frame).
 recv_into() needs a memoryview (a bytearray slice would be a copy).
 
+tx_dma=True (on an RP2040's own SPI; ignored elsewhere): a frame of 512 B or
+more is copied into a buffer of the driver's (1.5 KB) and clocked out by two
+DMA channels (two memoryview slices per frame), and send() returns at once:
+the CPU builds the next segment while the bus runs (a 1514 B frame is 1 ms of
+SPI at the 12 MHz a 20 MHz request gets from the RP2040's 48 MHz peripheral
+clock). The frame is finished (CS up, Sn_TX_WR, SEND, SEND_OK) by the next
+call of the driver, so a loop about to sleep calls flush() first
+(firmware/main.py does).
+
 The bring-up (reset, chip check, buffer sizes, first OPEN) is
 drivers/w5500_setup.py, loaded by the constructor and dropped after: on a
 stock board code is heap.
@@ -71,6 +80,7 @@ _BUF_SIZE = const(16384)
 _MIN_FRAME = const(60)
 _MAX_FRAME = const(1514)
 _CMD_TIMEOUT_MS = const(100)
+_DMA_MIN = const(512)    # shorter frames take less SPI time than DMA's set-up saves
 _COUNT_MASK = const(0x3FFFFFFF)  # counters wrap before they become heap ints
 # whole CS frames the send path writes as they are: SEND into Sn_CR; a read of
 # Sn_CR and Sn_IR (3 header bytes, 2 dummies); SEND_OK cleared in Sn_IR
@@ -90,7 +100,7 @@ class W5500Error(OSError):
 
 class W5500:
     def __init__(self, spi, cs, rst=None, int_pin=None, mac=b"\x02\x00\x00\x55\x00\x01",
-                 accept_multicast=False, block_ipv6=True, tx_timeout_ms=100):
+                 accept_multicast=False, block_ipv6=True, tx_timeout_ms=100, tx_dma=False):
         self.spi = spi
         self.cs = cs
         self.int_pin = int_pin
@@ -119,6 +129,12 @@ class W5500:
         self._quiet = 0     # polls answered from the INTn level alone
         self._block_ipv6 = block_ipv6
         self._mode = 0
+        # tx_dma (w5500_setup.dma): frame data leaves by DMA while the caller
+        # goes on; the frame is finished (Sn_TX_WR, SEND) at the next call
+        self._dma = None    # (tx registers, rx registers, rx channel, buffer address, buffer)
+        self._tx_busy = False
+        self._tx_end = 0    # Sn_TX_WR of the frame in flight, and its size
+        self._tx_size = 0
 
         # reset, chip check, buffer sizes, socket 0 opened: set-up code,
         # imported for the call and dropped after (on a stock board code is heap)
@@ -126,12 +142,16 @@ class W5500:
         import w5500_setup
         try:
             w5500_setup.init(self, rst, accept_multicast)
+            if tx_dma:
+                w5500_setup.dma(self, tx_dma)
         finally:
             sys.modules.pop("w5500_setup", None)
 
     # ------------------------------------------------------------ SPI frames
     def _read(self, addr, ctrl, buf):
         """One CS frame reading len(buf) - 3 bytes into buf[3:]."""
+        if self._tx_busy:
+            self.flush()
         buf[0] = addr >> 8
         buf[1] = addr & 0xFF
         buf[2] = ctrl
@@ -145,6 +165,8 @@ class W5500:
 
     def _write(self, addr, ctrl, buf):
         """One CS frame writing buf[3:]."""
+        if self._tx_busy:
+            self.flush()
         buf[0] = addr >> 8
         buf[1] = addr & 0xFF
         buf[2] = ctrl
@@ -233,6 +255,8 @@ class W5500:
         return self.int_pin is None or self.int_pin.value() == 0
 
     def recv_into(self, mv):
+        if self._tx_busy:
+            self.flush()
         if self._rx_avail == 0:
             p = self.int_pin
             if p is not None and p.value() and self._quiet < _QUIET_POLLS:
@@ -357,6 +381,8 @@ class W5500:
             self._reopen()
 
     def send(self, mv, n):
+        if self._tx_busy:
+            self.flush()
         if n < 14 or n > _MAX_FRAME:
             self.stats["tx_errors"] += 1
             return False
@@ -385,20 +411,57 @@ class W5500:
         h[1] = ptr & 0xFF
         h[2] = _S0_TX_W
         end = (ptr + size) & 0xFFFF
-        w = self._txwr
-        w[3] = end >> 8
-        w[4] = end & 0xFF
-        # the frame, Sn_TX_WR, SEND: three CS frames written inline (no
-        # _write calls: about a tenth of a frame's time on an RP2040)
         spi = self.spi
         cs = self.cs
+        d = self._dma
+        if d is not None and n >= _DMA_MIN:
+            # the frame is copied (the caller reuses mv at once) and clocked
+            # out by DMA in the CS frame opened here; flush() ends it
+            d[4][:n] = mv[:n]
+            self._tx_end = end
+            self._tx_size = n
+            self._tx_busy = True
+            cs.value(0)
+            spi.write(h)
+            d[1][7] = n         # rx channel: TRANS_COUNT_TRIG (drains MISO)
+            t = d[0]
+            t[0] = d[3]         # tx channel: READ_ADDR, the copy's start
+            t[7] = n            # and TRANS_COUNT_TRIG
+            return True
         try:
             cs.value(0)
             spi.write(h)
             spi.write(mv if n == len(mv) else mv[:n])
             if n < size:  # pad short frames with zeros
                 spi.write(self._pad[n:])
+        finally:
             cs.value(1)
+        return self._commit(end, size)
+
+    def flush(self):
+        """Finish a frame whose data DMA is still clocking out: wait for its
+        last byte, end its CS frame, then Sn_TX_WR and SEND. A caller about to
+        idle calls this first, or the frame leaves only at the next call."""
+        d = self._dma
+        if self._tx_busy and d is not None:
+            rx = d[2]
+            while rx.active():
+                pass
+            self.cs.value(1)
+            self._tx_busy = False
+            self._commit(self._tx_end, self._tx_size)
+
+    def _commit(self, end, size):
+        """The frame's data is in the TX buffer up to end: Sn_TX_WR, SEND, and
+        the wait for SEND_OK (HARDWARE.md 1.10 steps 4-6)."""
+        w = self._txwr
+        w[3] = end >> 8
+        w[4] = end & 0xFF
+        # Sn_TX_WR, SEND: CS frames written inline (no _write calls: about a
+        # tenth of a frame's time on an RP2040)
+        spi = self.spi
+        cs = self.cs
+        try:
             cs.value(0)
             spi.write(w)
             cs.value(1)

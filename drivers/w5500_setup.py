@@ -84,3 +84,37 @@ def _check_version(nic):
         what, hint = "not recognised", ("wrong chip, SPI mode (use mode 0) or clock too "
                                         "fast for the wiring")
     raise W5500Error("W5500 %s: VERSIONR read 0x%02X (expected 0x04); %s" % (what, v, hint))
+
+
+def dma(nic, how):
+    """Two DMA channels that clock a frame's data out of the driver's own
+    copy: one feeds the SPI's TX FIFO, one drains its RX FIFO (its end is the
+    frame's last byte on the wire). how: True for an RP2040's own SPI (its
+    number from the bus's repr, "SPI(0, ..."; elsewhere nothing changes), or
+    (tx channel, rx channel, buffer, its address) as a test gives them."""
+    if how is True:
+        try:
+            import sys
+            import rp2  # type: ignore  (RP2040 only)
+            import uctypes
+        except ImportError:
+            return
+        r = repr(nic.spi)
+        if "RP2040" not in sys.implementation._machine or not r.startswith("SPI(") or r[5] != ",":
+            return
+        k = int(r[4])           # SPI0/SPI1: registers at 0x4003C000/0x40040000, DREQ 16+2k (TX), 17+2k (RX)
+        dr = 0x4003C008 + 0x4000 * k
+        buf = bytearray(1514)
+        tx = rp2.DMA()
+        rx = rp2.DMA()
+        tx.config(read=buf, write=dr, count=0,
+                  ctrl=tx.pack_ctrl(size=0, inc_read=True, inc_write=False, treq_sel=16 + 2 * k))
+        sink = bytearray(4)
+        rx.config(read=dr, write=sink, count=0,
+                  ctrl=rx.pack_ctrl(size=0, inc_read=False, inc_write=False, treq_sel=17 + 2 * k))
+        addr = uctypes.addressof(buf)
+    else:
+        tx, rx, buf, addr = how
+        sink = None
+    nic._dma = (tx.registers, rx.registers, rx, addr, memoryview(buf))  # type: ignore  (.registers: not in the stubs)
+    nic._dma_keep = (tx, rx, sink)  # kept: the channels and the RX sink stay in use

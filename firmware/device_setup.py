@@ -64,7 +64,9 @@ def start(dev, nic, clock, dhcp_probe):
     cfg = dev.cfg
     if nic is None:
         import boards               # main.py forgets it after: the wiring code runs once
-        nic = boards.nic(cfg["board"], **cfg.get("board_options", {}))
+        opts = {"tx_dma": True}     # frames leave by DMA on an RP2040 (main.py's loop flushes)
+        opts.update(cfg.get("board_options", {}))
+        nic = boards.nic(cfg["board"], **opts)
     stack = Stack(nic, clock=clock, tcp={"conns": cfg["max_http_conns"] + 2, "window": cfg["tcp_window"]})
     stack.hostname = cfg["hostname"]
     dhcp = None

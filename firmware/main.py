@@ -99,10 +99,13 @@ class Device:
     def run(self, stop=None):
         """The main loop: poll; when idle, wait on the NIC (host) or sleep 1 ms."""
         wait = getattr(self.nic, "wait", None)
+        flush = getattr(self.nic, "flush", None)   # a frame still going out by DMA
         sleep_ms = getattr(time, "sleep_ms", None)
         checked = self.stack.now
         while stop is None or not stop():
             if not self.stack.poll():
+                if flush is not None:
+                    flush()
                 if wait is not None:
                     wait(0.002)
                 elif sleep_ms is not None:

@@ -561,6 +561,66 @@ def test_attach_link_and_service(pair):
     assert link.sent == [frame(300)] and emu.tx_frames == []
 
 
+# ---- DMA send (tx_dma) ----
+
+class FakeDma:
+    """An rp2.DMA channel as the driver drives it: registers[7] (TRANS_COUNT_TRIG)
+    starts it; on the TX channel that clocks the driver's copy out on the bus.
+    active() stays True for two calls after a start, like a transfer under way."""
+
+    def __init__(self, spi=None):
+        self.spi = spi
+        self.nic = None
+        self.left = 0
+        self.starts = 0
+        self.registers = self
+
+    def __setitem__(self, i, v):
+        if i == 7:
+            self.starts += 1
+            self.left = 2
+            if self.spi is not None:
+                self.spi.write(bytes(self.nic._dma[4][:v]))
+
+    def active(self):
+        self.left -= 1
+        return self.left >= 0
+
+
+def test_tx_dma_frame_leaves_at_the_next_call():
+    emu = ENC28J60Emu()
+    tx, rx = FakeDma(emu.spi), FakeDma()
+    nic = ENC28J60(emu.spi, emu.cs, rst=emu.rst, int_pin=emu.int_pin, mac=MAC,
+                   tx_dma=(tx, rx, bytearray(1514), 0))
+    tx.nic = nic
+    sent = []
+    for k, n in enumerate((1514, 600, 100, 512, 1514, 60)):
+        f = frame(n, seq=k, dst=PEER)
+        assert nic.send(memoryview(f), n)
+        sent.append(f)
+        if n >= 512:
+            assert emu.cs.value() == 0 and len(emu.tx_frames) == k   # still going out
+    assert tx.starts == 4 and emu.tx_frames == sent
+    f = frame(1514, seq=9, dst=PEER)
+    assert nic.send(memoryview(f), 1514)
+    emu.inject(frame(300, seq=3))
+    assert recv(nic) == frame(300, seq=3)       # a receive ends the frame first
+    assert emu.tx_frames[-1] == f
+    assert nic.send(memoryview(f), 1514)
+    nic.flush()
+    nic.flush()
+    assert len(emu.tx_frames) == 8 and nic.tx_frames == 8
+    assert emu.violations == []
+
+
+def test_tx_dma_true_off_an_rp2040_changes_nothing():
+    emu = ENC28J60Emu()
+    nic = ENC28J60(emu.spi, emu.cs, rst=emu.rst, mac=MAC, tx_dma=True)
+    assert nic._dma is None
+    f = frame(1514, dst=PEER)
+    assert nic.send(memoryview(f), 1514) and emu.tx_frames == [f]
+
+
 # ---- portability ----
 
 @pytest.mark.parametrize("arch", ["armv6m", "xtensawin"])

@@ -80,3 +80,35 @@ def test_nic_that_does_not_come_up_is_retried_with_backoff(monkeypatch, capsys):
     waits = []
     monkeypatch.setattr(fw, "Device", lambda cfg: (_ for _ in ()).throw(OSError("gone")))
     assert fw.start({}, sleep=waits.append, tries=3) is None and waits == [1, 2, 4]
+
+
+def test_main_loop_flushes_the_nic_before_it_idles():
+    """A frame still going out by DMA (W5500/ENC28J60 tx_dma) is finished
+    before the loop sleeps, not one sleep later."""
+    fw = firmware()
+    calls = []
+
+    class Nic:
+        def flush(self):
+            calls.append("flush")
+
+        def wait(self, s):
+            calls.append("wait")
+
+    class Stack:
+        now = 0
+        polls = iter((1, 0, 0))
+
+        def poll(self):
+            calls.append("poll")
+            return next(self.polls)
+
+    device = fw.Device.__new__(fw.Device)
+    device.nic, device.stack = Nic(), Stack()
+    left = [3]
+
+    def stop():
+        left[0] -= 1
+        return left[0] < 0
+    device.run(stop)
+    assert calls == ["poll", "poll", "flush", "wait", "poll", "flush", "wait"]

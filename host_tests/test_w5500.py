@@ -440,6 +440,97 @@ def test_attach_link_pumps_both_ways(buf):
     assert link.sent == [f]
 
 
+# ---------------------------------------------------------------- DMA send (tx_dma)
+
+class FakeDma:
+    """An rp2.DMA channel as the driver drives it: registers[7] (TRANS_COUNT_TRIG)
+    starts it; on the TX channel that clocks the driver's copy out on the bus.
+    active() stays True for `busy` calls after a start, like a transfer under way."""
+
+    def __init__(self, spi=None, busy=2):
+        self.spi = spi
+        self.nic = None
+        self.busy = busy
+        self.left = 0
+        self.starts = 0
+        self.registers = self
+
+    def __setitem__(self, i, v):
+        if i == 7:
+            self.starts += 1
+            self.left = self.busy
+            if self.spi is not None:
+                self.spi.write(bytes(self.nic._dma[4][:v]))
+
+    def active(self):
+        self.left -= 1
+        return self.left >= 0
+
+
+def make_dma(**kw):
+    emu = W5500Emulator()
+    tx, rx = FakeDma(emu.spi), FakeDma()
+    nic = W5500(emu.spi, emu.cs, rst=emu.rst, int_pin=emu.int_pin, mac=MAC,
+                tx_dma=(tx, rx, bytearray(1514), 0), **kw)
+    tx.nic = nic
+    return emu, nic, tx, rx
+
+
+def test_tx_dma_frame_leaves_at_the_next_call(buf):
+    emu, nic, tx, rx = make_dma()
+    f = frame(1514, dst=BCAST)
+    assert nic.send(memoryview(f), 1514)
+    # the data went out in an open CS frame; no SEND yet
+    assert tx.starts == 1 and rx.starts == 1
+    assert emu.cs.value() == 0 and not emu.wire
+    # the next call waits for the DMA, ends the CS frame, then Sn_TX_WR and SEND
+    assert nic.recv_into(buf) == 0
+    assert emu.cs.value() == 1 and list(emu.wire) == [f]
+    g = frame(1000, seed=3)
+    assert nic.send(memoryview(g), 1000)
+    h = frame(700, seed=4)
+    assert nic.send(memoryview(h), 700)      # ends g first
+    assert list(emu.wire) == [f, g]
+    nic.flush()
+    nic.flush()                              # nothing in flight: no-op
+    assert list(emu.wire) == [f, g, h]
+    assert nic.stats["tx_frames"] == 3 and tx.starts == 3
+
+
+def test_tx_dma_short_frames_and_pointer_wrap():
+    emu, nic, tx, rx = make_dma()
+    out = []
+    for i in range(40):                      # 40 * ~1 KB: the 16 KB TX pointer wraps
+        n = (60, 511, 512, 1514)[i % 4] if i % 5 else 42
+        f = frame(max(n, 14), seed=i, dst=BCAST)
+        assert nic.send(memoryview(f), len(f))
+        out.append(f + bytes(60 - len(f)) if len(f) < 60 else f)
+    nic.flush()
+    assert [bytes(x) for x in emu.wire] == out
+    assert tx.starts == 16                   # 512 B and longer: DMA; shorter: written at once
+
+
+def test_tx_dma_link_down_counted_at_the_flush():
+    emu, nic, tx, rx = make_dma(tx_timeout_ms=20)
+    emu.set_link(False)
+    f = frame(1514, dst=BCAST)
+    assert nic.send(memoryview(f), 1514)     # handed over; the failure shows at the flush
+    nic.flush()
+    assert nic.stats["tx_timeouts"] == 1 and not emu.wire
+    emu.set_link(True)
+    assert nic.send(memoryview(f), 1514)
+    assert nic.link_up()                     # a register read ends the frame first
+    assert list(emu.wire) == [f]
+
+
+def test_tx_dma_true_off_an_rp2040_changes_nothing():
+    emu = W5500Emulator()
+    nic = W5500(emu.spi, emu.cs, rst=emu.rst, mac=MAC, tx_dma=True)
+    assert nic._dma is None
+    f = frame(1514, dst=BCAST)
+    assert nic.send(memoryview(f), 1514) and list(emu.wire) == [f]
+
+
 # ---------------------------------------------------------------- real MicroPython
 
 def _tool(name):

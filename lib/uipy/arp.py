@@ -4,11 +4,13 @@ Entries are learned only from requests aimed at our address and from replies
 to our own requests, so unsolicited replies cannot poison the cache.  On a
 miss the outgoing frame is replaced by an ARP request, as uIP does; the layer
 above retries (TCP retransmits, the UDP application sends again).
+Sending requests and announcements and defending our address are rare (a
+few a minute at most): that code is uipy.stack_setup's, loaded for the call.
 IPv4 addresses are held as two 16-bit halves: a 32-bit int would be a heap
 object on 32-bit MicroPython.
 """
 from uipy import run
-from uipy.compat import const, copy_into, put16, same, ticks_diff
+from uipy.compat import const, copy_into, same, ticks_diff
 
 _FREE = const(0)
 _PENDING = const(1)      # request sent, no answer yet
@@ -17,7 +19,6 @@ _RESOLVED = const(2)
 _OP_REQUEST = const(1)
 _OP_REPLY = const(2)
 _ARP_LEN = const(42)     # Ethernet header + ARP packet
-_DEFEND_MS = const(10000)  # RFC 5227 DEFEND_INTERVAL
 
 # Offsets of the ARP fields in the frame buffer
 _OPER = const(20)
@@ -35,7 +36,7 @@ if _TYPING:                       # for the type checker only: the compiler drop
     # with the stats dict's keys), where such a string would be a heap object of
     # its own (see uipy.stats).
     dict(arp_evicted=0, arp_learned=0, arp_expired=0, arp_refresh=0, arp_drop_bad=0,
-         arp_drop_not_for_us=0, arp_conflict=0, arp_defended=0, arp_unsolicited=0, arp_updated=0)
+         arp_drop_not_for_us=0, arp_conflict=0, arp_unsolicited=0, arp_updated=0)
 
 
 class Arp:
@@ -139,7 +140,7 @@ class Arp:
                     self.refreshing[i] = 1
                     self.asked[i] = now
                     self.stack.stats["arp_refresh"] += 1
-                    self._send(_OP_REQUEST, self.stack.ip_hi, self.stack.ip_lo, self.hi[i], self.lo[i])
+                    self._rare("arp_send", _OP_REQUEST, self.stack.ip_hi, self.stack.ip_lo, self.hi[i], self.lo[i])
             elif st == _PENDING and ticks_diff(now, self.stamp[i]) >= self.pending_ms:
                 self.state[i] = _FREE
 
@@ -166,19 +167,8 @@ class Arp:
             if same(buf, _SHA, s.mac, 6):    # our own frame, looped back
                 stats["arp_drop_not_for_us"] += 1
                 return
-            # Another host claims our address (RFC 5227 2.4): defend it once
-            # with an announcement; a second claim within DEFEND_INTERVAL
-            # goes to the DHCP client, which gives the address up.  With no
-            # client (a static address) we keep it, defending at most once
-            # per DEFEND_INTERVAL.
-            stats["arp_conflict"] += 1
-            t = self.defended
-            if t is None or not 0 <= ticks_diff(s.now, t) < _DEFEND_MS:
-                self.defended = s.now
-                stats["arp_defended"] += 1
-                self.announce()
-            elif self.watch is not None:
-                self.watch(True)
+            stats["arp_conflict"] += 1      # another host claims our address
+            self._rare("arp_conflict")
             return
         now = s.now
         i = -1                            # find(hi, lo), written out: a call costs more on a board
@@ -239,42 +229,16 @@ class Arp:
 
     def request(self, hi, lo):
         """Write an ARP request for hi.lo into the buffer (over whatever was there) and send it."""
-        s = self.stack
-        now = s.now
         i = self.find(hi, lo)
-        if i >= 0 and self.state[i] == _PENDING and ticks_diff(now, self.stamp[i]) < self.retry_ms:
+        if i >= 0 and self.state[i] == _PENDING and ticks_diff(self.stack.now, self.stamp[i]) < self.retry_ms:
             return                               # asked very recently: wait for the answer
-        if i < 0:
-            i = self._slot(now)
-            self.hi[i] = hi
-            self.lo[i] = lo
-            self.used[i] = now
-        self.state[i] = _PENDING
-        self.stamp[i] = now
-        self._send(_OP_REQUEST, s.ip_hi, s.ip_lo, hi, lo)
+        self._rare("arp_request", i, hi, lo)
 
-    def announce(self):
-        """Gratuitous ARP: a request for our own address, so neighbours update."""
-        s = self.stack
-        self._send(_OP_REQUEST, s.ip_hi, s.ip_lo, s.ip_hi, s.ip_lo)
-
-    def _send(self, op, shi, slo, thi, tlo):
-        s = self.stack
-        buf = s.buf
-        copy_into(buf, 0, b"\xff\xff\xff\xff\xff\xff", 0, 6)
-        copy_into(buf, 6, s.mac, 0, 6)
-        put16(buf, 12, 0x0806)
-        put16(buf, 14, 1)
-        put16(buf, 16, 0x0800)
-        buf[18] = 6
-        buf[19] = 4
-        put16(buf, _OPER, op)
-        copy_into(buf, _SHA, s.mac, 0, 6)
-        put16(buf, _SPA, shi)
-        put16(buf, _SPA + 2, slo)
-        for k in range(6):
-            buf[_THA + k] = 0
-        put16(buf, _TPA, thi)
-        put16(buf, _TPA + 2, tlo)
-        s.stats["arp_tx"] += 1
-        s.send_frame(_ARP_LEN)
+    def _rare(self, fn, *args):
+        """uipy.stack_setup.<fn>(self, *args), loaded for the call: with no
+        memory for its code nothing is sent (a request is asked for again by
+        the next send or tick, a claim on our address defended at the next)."""
+        try:
+            run("stack_setup", fn, self, *args)
+        except MemoryError:
+            pass

@@ -4,6 +4,7 @@ uipy.dhcp imports this module when an exchange begins and drops it once the
 lease is bound (or the client stopped), so the code is in RAM only while it
 is needed.  Every function takes the Dhcp object (d) first.
 """
+from uipy import run
 from uipy.compat import const, copy_into, random_bytes
 from uipy.frame import UDP_DATA, equal_at
 from uipy.ipv4 import ip_str
@@ -304,7 +305,7 @@ def _probe(d):
     d._tries += 1
     d.stats["probe_tx"] += 1
     # sender 0.0.0.0: a probe updates nobody's ARP cache
-    d.stack.arp._send(1, 0, 0, (ip[0] << 8) | ip[1], (ip[2] << 8) | ip[3])
+    run("stack_setup", "arp_send", d.stack.arp, 1, 0, 0, (ip[0] << 8) | ip[1], (ip[2] << 8) | ip[3])
     if d._tries < d.probe_num:
         d._arm(d.probe_min_ms + d._random(d.probe_max_ms - d.probe_min_ms + 1))
     else:

@@ -1,10 +1,11 @@
 """The Stack's set-up: the constructor's checks and body, address changes,
-joining a multicast group.  uipy.run loads it for the call and drops it after:
-on a stock board code is heap, and these run at start and on (rare)
-configuration changes only.
+joining a multicast group; and ARP's rare output (requests, announcements,
+defending our address).  uipy.run loads it for the call and drops it after:
+on a stock board code is heap, and these run at start, on (rare)
+configuration changes and a few times a minute at most.
 """
 from uipy import compat, run
-from uipy.compat import copy_into, ticks_add
+from uipy.compat import const, copy_into, put16, ticks_add, ticks_diff
 from uipy.arp import Arp
 from uipy.ipv4 import Ipv4, ip_bytes, ip_str, PROTO_ICMP, PROTO_UDP, PROTO_TCP
 from uipy.icmp import Icmp
@@ -153,7 +154,7 @@ def set_address(self, ip, netmask, gateway):
     self.gw_hi, self.gw_lo = gw_hi, gw_lo
     self.ipv4.forget_hop()
     arp_clear(self)
-    self.arp.announce()
+    arp_announce(self.arp)
 
 
 def clear_address(self):
@@ -174,7 +175,7 @@ def arp_clear(self):
     a.defended = None
     t = a.reply
     copy_into(t, 6, self.mac, 0, 6)
-    copy_into(t, 12, b"\x08\x06\x00\x01\x08\x00\x06\x04\x00\x02", 0, 10)
+    copy_into(t, 12, _ARP_HEAD, 0, 10)
     copy_into(t, 22, self.mac, 0, 6)          # sender: us
     copy_into(t, 28, self.ip, 0, 4)
     for i in range(a.size):
@@ -204,3 +205,64 @@ def join_multicast(self, group):
     allow = getattr(self.nic, "allow_multicast", None)
     if allow is not None:
         allow(True)
+
+
+_OP_REQUEST = const(1)
+# Ethernet type ARP, then the ARP header: Ethernet, IPv4, their sizes, operation (reply)
+_ARP_HEAD = b"\x08\x06\x00\x01\x08\x00\x06\x04\x00\x02"
+_DEFEND_MS = const(10000)  # RFC 5227 DEFEND_INTERVAL
+
+
+def arp_send(a, op, shi, slo, thi, tlo):
+    """An ARP packet from us (sender shi.slo, target thi.tlo, broadcast),
+    written into the buffer and sent."""
+    s = a.stack
+    buf = s.buf
+    copy_into(buf, 0, b"\xff\xff\xff\xff\xff\xff", 0, 6)
+    copy_into(buf, 6, s.mac, 0, 6)
+    copy_into(buf, 12, _ARP_HEAD, 0, 10)
+    buf[21] = op
+    copy_into(buf, 22, s.mac, 0, 6)
+    put16(buf, 28, shi)
+    put16(buf, 30, slo)
+    for k in range(32, 38):
+        buf[k] = 0
+    put16(buf, 38, thi)
+    put16(buf, 40, tlo)
+    s.stats["arp_tx"] += 1
+    s.send_frame(42)
+
+
+def arp_announce(a):
+    """Gratuitous ARP: a request for our own address, so neighbours update."""
+    s = a.stack
+    arp_send(a, _OP_REQUEST, s.ip_hi, s.ip_lo, s.ip_hi, s.ip_lo)
+
+
+def arp_request(a, i, hi, lo):
+    """Arp.request past its check: slot i (-1: none yet) pending, the request sent."""
+    s = a.stack
+    now = s.now
+    if i < 0:
+        i = a._slot(now)
+        a.hi[i] = hi
+        a.lo[i] = lo
+        a.used[i] = now
+    a.state[i] = 1                  # uipy.arp's _PENDING
+    a.stamp[i] = now
+    arp_send(a, _OP_REQUEST, s.ip_hi, s.ip_lo, hi, lo)
+
+
+def arp_conflict(a):
+    """Another host claims our address (RFC 5227 2.4): defend it once with an
+    announcement; a second claim within DEFEND_INTERVAL goes to the DHCP
+    client, which gives the address up.  With no client (a static address)
+    we keep it, defending at most once per DEFEND_INTERVAL."""
+    now = a.stack.now
+    t = a.defended
+    if t is None or not 0 <= ticks_diff(now, t) < _DEFEND_MS:
+        a.defended = now
+        a.stack.stats["arp_defended"] += 1
+        arp_announce(a)
+    elif a.watch is not None:
+        a.watch(True)

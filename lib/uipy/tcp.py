@@ -186,6 +186,7 @@ class Tcp:
     wait_slots: int                   # clients noted while their listener is full (tcp_wait)
     waiting: "WaitRoom | None"        # ...the WaitRoom, made when first needed
     more: "ModuleType | None"         # uipy.tcp_more once needed
+    loss: "ModuleType | None"         # uipy.tcp_loss once needed
     _admit_due: bool
     busy: bool                        # inside input or tick: output is deferred
     pending: bool                     # some connection wants output
@@ -239,6 +240,14 @@ class Tcp:
             self.more = m
         return m
 
+    def _loss(self):
+        """uipy.tcp_loss: recovery from losses, loaded at the first one."""
+        m = self.loss
+        if m is None:
+            from uipy import tcp_loss as m
+            self.loss = m
+        return m
+
     def want_output(self, c):
         if self.busy:
             c.output_pending = True
@@ -252,7 +261,7 @@ class Tcp:
         for c in self.conns:
             if c.state and c.tx_failed and c.rexmit_on:
                 c.arp_waits = 0
-                self._timeout(c)
+                self._loss().timeout(self, c)
 
     def flush(self):
         """Deferred output and wake-ups, after input handling."""
@@ -831,7 +840,7 @@ class Tcp:
         if ack > c.snd_una:
             events |= self._new_ack(c, ack)
         elif ack == c.snd_una and dlen == 0 and not fin and wnd == c.snd_wnd and c.snd_max > c.snd_una:
-            self._dup_ack(c)
+            self._loss().dup_ack(self, c)
         if c.snd_wl1 < seq or (c.snd_wl1 == seq and c.snd_wl2 <= ack):
             c.snd_wnd = wnd
             if wnd > c.max_snd_wnd:
@@ -892,7 +901,7 @@ class Tcp:
             self._notify(c, events)
             c.data = None
             if events & _NEWDATA and self.reorder is not None:
-                self._deliver_stored(c)
+                self._loss().deliver_stored(self, c)
         if c.state != _ST_CLOSED:
             self.output(c)
             if c.rcv_nxt > _REBASE:
@@ -974,34 +983,6 @@ class Tcp:
             self._more().rebase_send(self, c)
         return events
 
-    def _dup_ack(self, c):
-        self.stack.stats["tcp_dup_acks"] += 1
-        c.dupacks += 1
-        if c.dupacks < 3 and self.limited_transmit:
-            c.output_pending = True           # limited transmit may send new data
-            self.pending = True
-        thresh = 3
-        if self.early_retransmit and (not c.q_count or c.q_tail <= c.snd_max):
-            segs = (c.snd_max - c.snd_una + c.mss - 1) // c.mss
-            if 1 < segs < 4:
-                thresh = segs - 1             # RFC 5827: fewer than 3 duplicate ACKs can come
-        if c.dupacks == thresh and not c.in_recovery and c.snd_una >= c.recover:
-            self.stack.stats["tcp_fast_retransmits"] += 1
-            c.ssthresh = max((c.snd_max - c.snd_una) // 2, 2 * c.mss)
-            c.recover = c.snd_max
-            c.in_recovery = True
-            c.resend_head = True
-            c.rtx_next = c.snd_una
-            c.cwnd = c.ssthresh + 3 * c.mss
-        elif c.in_recovery and c.sack_n and self.sack is not None and self.sack.next_hole(c)[0] >= 0:
-            c.resend_head = True              # a segment left the network: the next hole goes
-            c.output_pending = True
-            self.pending = True
-        elif c.in_recovery:
-            c.cwnd += c.mss                   # a segment has left the network
-            c.output_pending = True
-            self.pending = True
-
     def _time_wait(self, c, now):
         """Enter TIME-WAIT for 2*MSL.  The connection no longer counts against
         its listener's limit: it holds nothing of the application's, and the
@@ -1010,55 +991,6 @@ class Tcp:
         c.end_at = ticks_add(now, 2 * self.msl_ms)
         c.rexmit_on = False
         self.let_go(c)
-
-    def _resend_head(self, c):
-        """Send the first unacknowledged segment again (fast retransmit, partial
-        ACK), or with SACK the next hole.  Called from output(), after any
-        received data was delivered: the segment is built in the buffer that
-        held it."""
-        c.resend_head = False
-        if c.sack_n and not c.out_len and self.sack is not None:
-            start, end = self.sack.next_hole(c)
-            if start < 0:
-                return                        # every hole resent once: new data may follow
-            n = min(end - start, c.mss)
-            self.stack.stats["tcp_retransmits"] += 1
-            self.stack.stats["tcp_sack_retransmits"] += 1
-            c.rtt_seq = -1
-            c.rtx_next = start + n
-            self._send_segment(c, start, n, ACK)
-            self._arm_rexmit(c)
-            return
-        self.stack.stats["tcp_retransmits"] += 1
-        c.rtt_seq = -1                        # Karn: no sample from a retransmission
-        if c.out_len:
-            c.snd_nxt = c.snd_una
-            self._notify(c, _REXMIT)
-            return
-        end = c.q_tail if c.q_count else c.snd_una
-        n = min(end - c.snd_una, c.mss)
-        flags = ACK
-        if c.fin_queued and c.snd_una + n == c.fin_off and c.snd_max > c.fin_off:
-            flags |= FIN
-        if n > 0 or flags & FIN:
-            self._send_segment(c, c.snd_una, n, flags)
-            self._arm_rexmit(c)
-
-    def _deliver_stored(self, c):
-        """Hand over held segments that now follow on in order."""
-        store = self.reorder
-        while store is not None and c.state != _ST_CLOSED and not c.stopped:
-            data = store.next_for(c)
-            if data is None:
-                break
-            c.ack_now = True
-            c.data = data
-            self._notify(c, _NEWDATA)
-            c.data = None
-        if c.fin_at and c.fin_at == c.rcv_nxt and (1 << c.state) & _RECEIVING:
-            events = self._peer_fin(c, self.stack.now)     # the FIN that came early
-            if events:
-                self._notify(c, events)
 
     # --- output ---
 
@@ -1073,7 +1005,7 @@ class Tcp:
                 self._send_segment(c, c.snd_max, 0, ACK)
             return
         if c.resend_head:
-            self._resend_head(c)
+            self._loss().resend_head(self, c)
         elif not c.q_count and not c.fin_queued:
             if c.ack_now:                     # nothing queued: at most a pure ACK
                 self._send_segment(c, c.snd_max, 0, ACK)
@@ -1327,7 +1259,7 @@ class Tcp:
                 self.release(c)
                 return
         if c.rexmit_on and ticks_diff(now, c.rexmit_at) >= 0:
-            self._timeout(c)
+            self._loss().timeout(self, c)
             if c.state == _ST_CLOSED:
                 return
         if c.delack_on and ticks_diff(now, c.delack_at) >= 0:
@@ -1358,51 +1290,6 @@ class Tcp:
     def _probe(self, c):
         """An ACK with an old sequence number: the peer answers with its window."""
         self._send_segment(c, c.snd_una - 1, 0, ACK)
-
-    def _timeout(self, c):
-        """The retransmission timer fired, or the ARP reply came for a segment
-        that met a miss (c.tx_failed: then it is no loss and no retry: the
-        neighbour has arp_wait_ms to answer again, RFC 1122 4.2.3.5)."""
-        stats = self.stack.stats
-        syn = c.state == _ST_SYN_SENT or c.state == _ST_SYN_RCVD
-        arp_miss = c.tx_failed
-        if arp_miss:
-            c.arp_waits += 1
-            if c.arp_waits * self.stack.arp.retry_ms > self.arp_wait_ms:
-                stats["tcp_timeouts"] += 1
-                self._drop(c, _TIMEDOUT, False)    # the RST would only become an ARP request
-                return
-        else:
-            c.retries += 1
-            if c.retries > (self.max_retries if not syn else
-                            self.syn_retries if c.state == _ST_SYN_SENT else self.synack_retries):
-                stats["tcp_timeouts"] += 1
-                self._drop(c, _TIMEDOUT, not syn)
-                return
-            c.rto = min(c.rto * 2, self.rto_max)
-            stats["tcp_retransmits"] += 1     # (a segment that met an ARP miss never left)
-        if c.retries >= 2:
-            self.stack.ipv4.next_hop_unconfirmed(c.rip_hi, c.rip_lo)
-        c.rtt_seq = -1
-        if syn:
-            c.snd_nxt = 0
-            self._send_syn(c)
-            return
-        if not arp_miss:                      # a loss: RFC 5681 3.1
-            c.sack_n = 0                      # RFC 2018: SACK information is not kept past a timeout
-            c.ssthresh = max((c.snd_max - c.snd_una) // 2, 2 * c.mss)
-            c.cwnd = c.mss
-            c.in_recovery = False
-            c.dupacks = 0
-            c.recover = c.snd_max
-        c.snd_nxt = c.snd_una                 # go back: resend from the first unacknowledged byte
-        c.rexmit_on = False
-        if c.out_len:
-            self._notify(c, _REXMIT)
-        else:
-            self.output(c)
-        if not c.rexmit_on and not c.persist_on and c.snd_una < c.snd_max:
-            self._arm_rexmit(c)
 
     def _arm_rexmit(self, c):
         c.rexmit_on = True

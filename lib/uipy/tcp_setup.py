@@ -68,6 +68,7 @@ def init(tcp, stack, conns, listeners, queue_slots, window, rto_initial, rto_min
     tcp.wait_slots = wait_slots
     tcp.waiting = None
     tcp.more = None
+    tcp.loss = None
     tcp._admit_due = False
     tcp.busy = False
     tcp.pending = False

@@ -45,12 +45,14 @@ HEAP = {
                               "x = uipy_main.Device(cfg)\n" % MAC),
 }
 HEAP_FRAME = """
-import gc
+import gc, micropython
 gc.collect()
+micropython.qstr_info()
 _before = gc.mem_alloc()
 %s
 gc.collect()
 print('held', gc.mem_alloc() - _before)
+micropython.qstr_info()
 """
 
 # garbage an import leaves behind (the compiler's and loader's temporary blocks)
@@ -129,18 +131,24 @@ class QueueLink:
         return True
 
 
-def socket_own(out):
-    """socket_heap_bytes without the qstr pool's own growth (a chunk sized by
-    what was imported before), plus the strings the module interned and 8
-    bytes of pool entry for each: the figure that does not move with the
-    pool's chunk boundaries."""
+def pool_own(out, held):
+    """held without the qstr pool's own growth, plus the strings interned
+    meanwhile and 8 bytes of pool entry for each. The pool grows by doubling:
+    one name more can add a mostly empty chunk of several KB (the stack with
+    TCP: 620 names fit in 5 chunks, the 621st took a 6th of 3.9 KB), so the
+    held figure jumps by that much with code that did not change; this one
+    does not move with the chunk boundaries."""
     import re
     pools = [dict((k, int(v)) for k, v in re.findall(r"(n_\w+)=(\d+)", line))
              for line in out.splitlines() if line.startswith("qstr pool:")]
-    held = rp2_files.figures(out)["socket_heap_bytes"]
     a, b = pools[0], pools[-1]
     return held - (b["n_total_bytes"] - a["n_total_bytes"]) + (b["n_str_data_bytes"] - a["n_str_data_bytes"]) \
         + 8 * (b["n_qstr"] - a["n_qstr"])
+
+
+def socket_own(out):
+    """socket_heap_bytes net of the qstr pool's chunks (pool_own)."""
+    return pool_own(out, rp2_files.figures(out)["socket_heap_bytes"])
 
 
 def fresh(board, code, timeout=600):
@@ -160,6 +168,7 @@ def device_figures():
         for name, code in HEAP.items():
             out = fresh(b, HEAP_FRAME % code)
             figures[name] = int(out.split("held")[1].split()[0])
+            figures[name + "_own"] = pool_own(out, figures[name])
         out = fresh(b, IMPORT_GARBAGE % (IMPORT_ORDER,))
         figures.update(rp2_files.figures(out))
         print("largest import garbage from", out.split("worst_import")[1].split()[0], file=sys.stderr)

@@ -350,7 +350,17 @@ class ENC28J60:
         t = 0  # SPI transactions of the EPKTCNT/EIR reads (2 bytes each)
         if not self._pending:
             # errata #6: count with EPKTCNT (bank 1), never EIR.PKTIF
-            if self._bank != 1:
+            if self._bank == 0:
+                # bank 0 -> 1 (after a send or a release): ECON1.BSEL0 set inline
+                o[0] = _BFS | _ECON1
+                o[1] = 1
+                cs.value(0)
+                spi.write(o)
+                cs.value(1)
+                self._bank = 1
+                self.spi_transactions += 1
+                self.spi_bytes += 2
+            elif self._bank != 1:
                 self._select(_EPKTCNT)  # counts its own transactions
             i = self._i2
             o[0] = _RCR | (_EPKTCNT & 0x1F)
@@ -435,7 +445,32 @@ class ENC28J60:
         if n < 14 or n > MAX_FRAME:
             self.tx_errors += 1
             return False
-        self._wr16(_EWRPTL, TX_START)
+        # EWRPT = TX_START (bank 0, low byte first): CS frames written inline
+        # (same traffic as _wr16: each method call costs on an RP2040)
+        spi = self.spi
+        cs = self.cs
+        o = self._o2
+        t = 2
+        if self._bank:
+            o[0] = _BFC | _ECON1
+            o[1] = self._bank
+            cs.value(0)
+            spi.write(o)
+            cs.value(1)
+            t = 3
+            self._bank = 0
+        o[0] = _WCR | _EWRPTL
+        o[1] = TX_START & 0xFF
+        cs.value(0)
+        spi.write(o)
+        cs.value(1)
+        o[0] = _WCR | (_EWRPTL + 1)
+        o[1] = TX_START >> 8
+        cs.value(0)
+        spi.write(o)
+        cs.value(1)
+        self.spi_transactions += t
+        self.spi_bytes += 2 * t
         d = self._dma
         if d is not None and n >= _DMA_MIN:
             # the frame is copied (the caller reuses mv at once) and clocked
@@ -443,8 +478,8 @@ class ENC28J60:
             d[4][:n] = mv[:n]
             self._tx_n = n
             self._tx_busy = True
-            self.cs.value(0)
-            self.spi.write(self._wbm)
+            cs.value(0)
+            spi.write(self._wbm)
             d[1][7] = n         # rx channel: TRANS_COUNT_TRIG (drains MISO)
             t = d[0]
             t[0] = d[3]         # tx channel: READ_ADDR, the copy's start
@@ -455,10 +490,10 @@ class ENC28J60:
                 mv = memoryview(mv)
             mv = mv[:n]
         # control byte 0x00 (MACON3 rules) and the frame in one CS frame
-        self.cs.value(0)
-        self.spi.write(self._wbm)
-        self.spi.write(mv)
-        self.cs.value(1)
+        cs.value(0)
+        spi.write(self._wbm)
+        spi.write(mv)
+        cs.value(1)
         self.spi_transactions += 1
         self.spi_bytes += 2 + n
         return self._transmit(n)
@@ -484,14 +519,36 @@ class ENC28J60:
         if end != self._txnd:
             self._wr16(_ETXNDL, end)
             self._txnd = end
+        spi = self.spi
+        cs = self.cs
+        o = self._o2
+        i = self._i2
         for attempt in range(_TX_RETRIES + 1):
-            self._bfc(_EIR, _EIR_TXIF | _EIR_TXERIF)
-            self._bfs(_ECON1, _ECON1_TXRTS)
+            # TXIF/TXERIF cleared, TXRTS set, EIR polled until the frame is
+            # out: CS frames written inline (EIR and ECON1 are in every bank)
+            o[0] = _BFC | _EIR
+            o[1] = _EIR_TXIF | _EIR_TXERIF
+            cs.value(0)
+            spi.write(o)
+            cs.value(1)
+            o[0] = _BFS | _ECON1
+            o[1] = _ECON1_TXRTS
+            cs.value(0)
+            spi.write(o)
+            cs.value(1)
+            o[0] = _RCR | _EIR
             eir = 0
-            for _ in range(_TX_POLLS):
-                eir = self._rd(_EIR)
+            k = 0
+            while k < _TX_POLLS:
+                cs.value(0)
+                spi.write_readinto(o, i)
+                cs.value(1)
+                k += 1
+                eir = i[1]
                 if eir & (_EIR_TXIF | _EIR_TXERIF):
                     break
+            self.spi_transactions += 2 + k
+            self.spi_bytes += 4 + 2 * k
             if eir & _EIR_TXIF and not eir & _EIR_TXERIF:
                 self.tx_frames += 1
                 return True

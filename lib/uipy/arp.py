@@ -140,7 +140,7 @@ class Arp:
                     self.refreshing[i] = 1
                     self.asked[i] = now
                     self.stack.stats["arp_refresh"] += 1
-                    self._rare("arp_send", _OP_REQUEST, self.stack.ip_hi, self.stack.ip_lo, self.hi[i], self.lo[i])
+                    self._rare("arp_send", self.hi[i], self.lo[i], self.stack.ip_hi, self.stack.ip_lo)
             elif st == _PENDING and ticks_diff(now, self.stamp[i]) >= self.pending_ms:
                 self.state[i] = _FREE
 
@@ -234,11 +234,11 @@ class Arp:
             return                               # asked very recently: wait for the answer
         self._rare("arp_request", i, hi, lo)
 
-    def _rare(self, fn, *args):
-        """uipy.stack_setup.<fn>(self, *args), loaded for the call: with no
+    def _rare(self, function, *args):
+        """uipy.stack_setup.<function>(self, *args), loaded for the call: with no
         memory for its code nothing is sent (a request is asked for again by
         the next send or tick, a claim on our address defended at the next)."""
         try:
-            run("stack_setup", fn, self, *args)
+            run("stack_setup", function, self, *args)
         except MemoryError:
             pass

@@ -305,7 +305,7 @@ def _probe(d):
     d._tries += 1
     d.stats["probe_tx"] += 1
     # sender 0.0.0.0: a probe updates nobody's ARP cache
-    run("stack_setup", "arp_send", d.stack.arp, 1, 0, 0, (ip[0] << 8) | ip[1], (ip[2] << 8) | ip[3])
+    run("stack_setup", "arp_send", d.stack.arp, (ip[0] << 8) | ip[1], (ip[2] << 8) | ip[3], 0, 0)
     if d._tries < d.probe_num:
         d._arm(d.probe_min_ms + d._random(d.probe_max_ms - d.probe_min_ms + 1))
     else:

@@ -3,9 +3,9 @@ destination-unreachable for UDP to a closed port (rate-limited, RFC 1812 4.3.2.8
 Echo replies are resident; the rare paths live in uipy.icmp_more."""
 from uipy.compat import const, copy_into, ip_header, sum16, ticks_diff
 
-ECHO_REPLY = const(0)
-UNREACHABLE = const(3)
-ECHO_REQUEST = const(8)
+_ECHO_REPLY = const(0)
+_UNREACHABLE = const(3)
+_ECHO_REQUEST = const(8)
 # uipy.frame's offsets and uipy.ipv4's protocol numbers as constants the
 # compiler puts in place (an imported name is a global looked up at each use)
 _IP_SRC = const(26)
@@ -57,7 +57,7 @@ class Icmp:
             stats["icmp_drop_checksum"] += 1
             return
         kind = buf[_TRANSPORT]
-        if kind == ECHO_REQUEST and buf[_TRANSPORT + 1] == 0 and not broadcast:
+        if kind == _ECHO_REQUEST and buf[_TRANSPORT + 1] == 0 and not broadcast:
             stats["icmp_echo_rx"] += 1
             # The reply, in place and written out (on a board a call costs
             # more than a copy): back to the sender, from us; type 0 and the
@@ -67,8 +67,8 @@ class Icmp:
             copy_into(buf, 6, s.mac, 0, 6)
             copy_into(buf, _IP_DST, buf, _IP_SRC, 4)
             copy_into(buf, _IP_SRC, s.ip, 0, 4)
-            buf[_TRANSPORT] = ECHO_REPLY
-            c = (((buf[_TRANSPORT + 2] << 8) | buf[_TRANSPORT + 3]) ^ 0xFFFF) + (~(ECHO_REQUEST << 8) & 0xFFFF)
+            buf[_TRANSPORT] = _ECHO_REPLY
+            c = (((buf[_TRANSPORT + 2] << 8) | buf[_TRANSPORT + 3]) ^ 0xFFFF) + (~(_ECHO_REQUEST << 8) & 0xFFFF)
             c = ((c & 0xFFFF) + (c >> 16)) ^ 0xFFFF
             buf[_TRANSPORT + 2] = c >> 8
             buf[_TRANSPORT + 3] = c & 0xFF
@@ -79,13 +79,13 @@ class Icmp:
             stats["ip_tx"] += 1
             stats["icmp_tx"] += 1
             s.send_frame(_TRANSPORT + length)
-        elif kind == ECHO_REPLY:
+        elif kind == _ECHO_REPLY:
             stats["icmp_echo_reply_rx"] += 1
             if self.on_echo_reply is not None:
                 m = self._more()
                 if m is not None:             # else no memory for its code now: dropped
                     m.echo_reply(self, length)
-        elif kind == UNREACHABLE:
+        elif kind == _UNREACHABLE:
             stats["icmp_unreach_rx"] += 1
             q = _TRANSPORT + 8             # the quoted IP header of what we sent
             if length >= 36 and buf[q + 9] == _PROTO_TCP and s.tcp is not None and not broadcast:

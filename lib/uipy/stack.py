@@ -215,7 +215,7 @@ class Stack:
 
     def _need_tcp(self):
         if self.tcp is None:
-            raise ValueError("uipy: this stack was made with tcp=False")
+            raise run("stack_setup", "no_tcp_error")
         return self.tcp
 
     def link_up(self):

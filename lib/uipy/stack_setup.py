@@ -12,20 +12,6 @@ from uipy.icmp import Icmp
 from uipy.udp import Udp
 
 
-def _check_mac(mac):
-    if not isinstance(mac, (bytes, bytearray)) or len(mac) != 6:
-        raise ValueError("uipy: the NIC's MAC must be 6 bytes, got %r" % (mac,))
-    if mac[0] & 1:
-        raise ValueError("uipy: the NIC's MAC %s is a multicast address" % mac_str(mac))
-    if mac == b"\x00" * 6:
-        raise ValueError("uipy: the NIC's MAC is all zeros")
-    return bytes(mac)
-
-
-def mac_str(mac):
-    return ":".join("%02x" % b for b in mac)
-
-
 def init(self, nic, ip, netmask, gateway, arp_size, udp_size, clock, tick_ms, arp_max_age_ms,
          arp_retry_ms, arp_pending_ms, icmp_unreach_per_s, poll_budget, tcp, multicast_groups,
          reassembly, reassembly_ms):
@@ -34,8 +20,15 @@ def init(self, nic, ip, netmask, gateway, arp_size, udp_size, clock, tick_ms, ar
                         ("tick_ms", tick_ms), ("poll_budget", poll_budget)):
         if not isinstance(value, int) or value < 1:
             raise ValueError("uipy: %s must be a positive int, got %r" % (name, value))
+    mac = getattr(nic, "mac", None)
+    if not isinstance(mac, (bytes, bytearray)) or len(mac) != 6:
+        raise ValueError("uipy: the NIC's MAC must be 6 bytes, got %r" % (mac,))
+    if mac[0] & 1:
+        raise ValueError("uipy: the NIC's MAC %s is a multicast address" % ":".join("%02x" % b for b in mac))
+    if mac == b"\x00" * 6:
+        raise ValueError("uipy: the NIC's MAC is all zeros")
     self.nic = nic
-    self.mac = _check_mac(getattr(nic, "mac", None))
+    self.mac = bytes(mac)
     self.clock = clock or compat.ticks_ms
     self.now = self.clock()
     self.buf = bytearray(1536)            # one maximum frame (1514) plus slack
@@ -127,13 +120,13 @@ def set_address(self, ip, netmask, gateway):
     """Stack.set_address."""
     ip = ip_bytes(ip, "address")
     mask = ip_bytes(netmask, "netmask")
-    m = int.from_bytes(mask, "big")
-    if m == 0 or (((~m) & 0xFFFFFFFF) + 1) & (~m & 0xFFFFFFFF):
-        raise ValueError("uipy: netmask %s is not a contiguous prefix" % ip_str(mask))
     hi = (ip[0] << 8) | ip[1]
     lo = (ip[2] << 8) | ip[3]
     mhi = (mask[0] << 8) | mask[1]
     mlo = (mask[2] << 8) | mask[3]
+    m = (mhi << 16) | mlo
+    if m == 0 or (((~m) & 0xFFFFFFFF) + 1) & (~m & 0xFFFFFFFF):
+        raise ValueError("uipy: netmask %s is not a contiguous prefix" % ip_str(mask))
     if ip[0] == 0 or ip[0] >= 224 or ip[0] == 127:
         raise ValueError("uipy: %s cannot be an interface address" % ip_str(ip))
     if mlo < 0xFFFE and ((lo | mlo) == 0xFFFF and (hi | mhi) == 0xFFFF or (lo & ~mlo) == 0 and (hi & ~mhi & 0xFFFF) == 0):
@@ -207,62 +200,82 @@ def join_multicast(self, group):
         allow(True)
 
 
-_OP_REQUEST = const(1)
 # Ethernet type ARP, then the ARP header: Ethernet, IPv4, their sizes, operation (reply)
 _ARP_HEAD = b"\x08\x06\x00\x01\x08\x00\x06\x04\x00\x02"
 _DEFEND_MS = const(10000)  # RFC 5227 DEFEND_INTERVAL
 
 
-def arp_send(a, op, shi, slo, thi, tlo):
-    """An ARP packet from us (sender shi.slo, target thi.tlo, broadcast),
-    written into the buffer and sent."""
-    s = a.stack
+def arp_send(arp, hi, lo, ip_hi, ip_lo):
+    """An ARP request for hi.lo from the sender address ip_hi.ip_lo (ours, or
+    0.0.0.0 for an RFC 5227 probe), broadcast.  (Parameters named like
+    attributes: each name is one more string interned for good.)"""
+    s = arp.stack
     buf = s.buf
     copy_into(buf, 0, b"\xff\xff\xff\xff\xff\xff", 0, 6)
     copy_into(buf, 6, s.mac, 0, 6)
     copy_into(buf, 12, _ARP_HEAD, 0, 10)
-    buf[21] = op
+    buf[21] = 1                     # a request
     copy_into(buf, 22, s.mac, 0, 6)
-    put16(buf, 28, shi)
-    put16(buf, 30, slo)
+    put16(buf, 28, ip_hi)
+    put16(buf, 30, ip_lo)
     for k in range(32, 38):
         buf[k] = 0
-    put16(buf, 38, thi)
-    put16(buf, 40, tlo)
+    put16(buf, 38, hi)
+    put16(buf, 40, lo)
     s.stats["arp_tx"] += 1
     s.send_frame(42)
 
 
-def arp_announce(a):
+def arp_announce(arp):
     """Gratuitous ARP: a request for our own address, so neighbours update."""
-    s = a.stack
-    arp_send(a, _OP_REQUEST, s.ip_hi, s.ip_lo, s.ip_hi, s.ip_lo)
+    s = arp.stack
+    arp_send(arp, s.ip_hi, s.ip_lo, s.ip_hi, s.ip_lo)
 
 
-def arp_request(a, i, hi, lo):
+def arp_request(arp, i, hi, lo):
     """Arp.request past its check: slot i (-1: none yet) pending, the request sent."""
-    s = a.stack
+    s = arp.stack
     now = s.now
     if i < 0:
-        i = a._slot(now)
-        a.hi[i] = hi
-        a.lo[i] = lo
-        a.used[i] = now
-    a.state[i] = 1                  # uipy.arp's _PENDING
-    a.stamp[i] = now
-    arp_send(a, _OP_REQUEST, s.ip_hi, s.ip_lo, hi, lo)
+        i = arp._slot(now)
+        arp.hi[i] = hi
+        arp.lo[i] = lo
+        arp.used[i] = now
+    arp.state[i] = 1                # uipy.arp's _PENDING
+    arp.stamp[i] = now
+    arp_send(arp, hi, lo, s.ip_hi, s.ip_lo)
 
 
-def arp_conflict(a):
+def arp_conflict(arp):
     """Another host claims our address (RFC 5227 2.4): defend it once with an
     announcement; a second claim within DEFEND_INTERVAL goes to the DHCP
     client, which gives the address up.  With no client (a static address)
     we keep it, defending at most once per DEFEND_INTERVAL."""
-    now = a.stack.now
-    t = a.defended
+    now = arp.stack.now
+    t = arp.defended
     if t is None or not 0 <= ticks_diff(now, t) < _DEFEND_MS:
-        a.defended = now
-        a.stack.stats["arp_defended"] += 1
-        arp_announce(a)
-    elif a.watch is not None:
-        a.watch(True)
+        arp.defended = now
+        arp.stack.stats["arp_defended"] += 1
+        arp_announce(arp)
+    elif arp.watch is not None:
+        arp.watch(True)
+
+
+# Errors, made here so that their messages are not held by resident modules
+# (a string constant is a heap object in its module).
+
+def no_tcp_error():
+    return ValueError("uipy: this stack was made with tcp=False")
+
+
+def udp_bind_error(udp, port):
+    """Why Udp.bind cannot bind port."""
+    if not 0 < port < 65536:
+        return ValueError("uipy: UDP port %r out of range 1..65535" % (port,))
+    if port in udp.ports:
+        return ValueError("uipy: UDP port %d is already bound" % port)
+    return ValueError("uipy: UDP table full (udp_size=%d)" % len(udp.ports))
+
+
+def udp_size_error(udp, n):
+    return ValueError("uipy: UDP payload of %d bytes exceeds %d" % (n, udp.stack.mtu - 28))

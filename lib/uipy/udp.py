@@ -3,6 +3,7 @@
 A received checksum of 0 means the sender did not compute one; a computed
 checksum of 0 is sent as 0xFFFF.
 """
+from uipy import run
 from uipy.compat import const, copy_into, get16, put16, sum16
 
 # uipy.frame's offsets and the protocol number as this module's const()s:
@@ -41,16 +42,12 @@ class Udp:
     def bind(self, port, handler):
         """Deliver datagrams for port to handler(data, src_ip, src_port).
         data is a memoryview and src_ip a bytearray, both valid only during the call."""
-        if not 0 < port < 65536:
-            raise ValueError("uipy: UDP port %r out of range 1..65535" % (port,))
-        if port in self.ports:
-            raise ValueError("uipy: UDP port %d is already bound" % port)
-        for i in range(len(self.ports)):
-            if self.ports[i] == 0:
-                self.ports[i] = port
-                self.handlers[i] = handler
-                return
-        raise ValueError("uipy: UDP table full (udp_size=%d)" % len(self.ports))
+        ports = self.ports
+        if not (0 < port < 65536 and port not in ports and 0 in ports):
+            raise run("stack_setup", "udp_bind_error", self, port)   # the error saying why
+        i = ports.index(0)
+        ports[i] = port
+        self.handlers[i] = handler
 
     def unbind(self, port):
         for i in range(len(self.ports)):
@@ -90,7 +87,7 @@ class Udp:
         go out yet (ARP miss: the frame became an ARP request; send again later)."""
         n = len(data)
         if n > self.stack.mtu - 28:
-            raise ValueError("uipy: UDP payload of %d bytes exceeds %d" % (n, self.stack.mtu - 28))
+            raise run("stack_setup", "udp_size_error", self, n)
         self.stack.buf[_UDP_DATA:_UDP_DATA + n] = data
         return self.send_payload(n, ip, port, src_port, ttl)
 

@@ -9,7 +9,8 @@ import sys
 import pytest
 from scapy.all import ARP, DNS, DNSQR, DNSRR, Ether, IP, UDP, raw
 
-from uipy.mdns import COUNTERS, Mdns
+from uipy.mdns import Mdns
+from uipy.mdns_setup import COUNTERS
 from kernel_net import KERNEL_IP, STACK_IP, KernelNet
 from nethelpers import FakeNic, PEER_MAC, US_MAC, make_stack, run
 

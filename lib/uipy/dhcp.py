@@ -37,6 +37,12 @@ SERVER_PORT = const(67)
 
 _INFINITE = const(-1)          # lease that never expires (as uipy.dhcp_msg sets it)
 
+_TYPING = const(0)
+if _TYPING:
+    # for the compiler only: names make the strings below qstrs (shared with
+    # the counter and uipy.dhcp_msg's function), not heap strings of their own
+    dict(drop_foreign=0, link_change=0)
+
 
 class Dhcp:
     """stack: the Stack to configure.  hostname: sent in option 12 (default

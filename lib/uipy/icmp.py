@@ -40,11 +40,6 @@ class Icmp:
     more: "ModuleType | None"         # uipy.icmp_more once loaded
 
 
-    def tick(self, now):
-        if ticks_diff(now, self._refilled) >= 1000:
-            self._refilled = now
-            self.unreach_budget = self.unreach_per_s
-
     def input(self, length, broadcast):
         s = self.stack
         buf = s.buf
@@ -117,6 +112,10 @@ class Icmp:
         """Answer the UDP datagram in the buffer (length bytes after the IP header)
         with port unreachable, quoting its IP header and first 8 payload bytes
         (rate-limited; counted as limited when there is no memory for the code)."""
+        now = self.stack.now
+        if ticks_diff(now, self._refilled) >= 1000:    # the budget refilled each second
+            self._refilled = now
+            self.unreach_budget = self.unreach_per_s
         m = self._more() if self.unreach_budget > 0 else None
         if m is None:
             self.stack.stats["icmp_unreach_limited"] += 1

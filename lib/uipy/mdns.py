@@ -22,9 +22,8 @@ from uipy import run
 from uipy.compat import const, copy_into, ticks_add, ticks_diff
 from uipy.frame import IP_DST, equal_at, get16
 
-MDNS_GROUP = "224.0.0.251"
 MDNS_PORT = const(5353)
-_GROUP = b"\xe0\x00\x00\xfb"
+_GROUP = b"\xe0\x00\x00\xfb"            # 224.0.0.251
 
 _TYPE_A = const(1)
 _TYPE_ANY = const(255)
@@ -36,11 +35,13 @@ _RATE_MS = const(1000)        # a record is multicast at most once a second (RFC
 _ANNOUNCE_MS = const(1000)
 _RETRY_MS = const(1000)       # how long a unicast answer waits for ARP
 
-# The counters' names, written as names so that they are interned (see uipy.stats):
-# then the strings below that count under them are no heap objects either.
-COUNTERS = tuple(dict(rx=0, malformed=0, responses=0, conflicts=0, other_names=0, unconfigured=0,
-                      off_link=0, answered_multicast=0, answered_unicast=0, answered_legacy=0,
-                      suppressed_known=0, deferred=0, announced=0, unicast_dropped=0))
+_TYPING = const(0)
+if _TYPING:
+    # for the compiler only: the counters' names over 10 characters as names
+    # make the strings counted under them below qstrs, not heap strings (see
+    # uipy.stats; the counters are made by uipy.mdns_setup)
+    dict(other_names=0, unconfigured=0, answered_multicast=0, answered_unicast=0, answered_legacy=0,
+         suppressed_known=0, unicast_dropped=0)
 
 
 class Mdns:

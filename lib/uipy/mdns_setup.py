@@ -1,7 +1,13 @@
 """The mDNS responder's set-up and goodbye: uipy.mdns imports this module for
 Mdns() and Mdns.close() and drops it after, so its code is in RAM only then."""
 from uipy.compat import const
-from uipy.mdns import _GROUP, COUNTERS, MDNS_GROUP, MDNS_PORT
+from uipy.mdns import _GROUP, MDNS_PORT
+
+MDNS_GROUP = "224.0.0.251"
+# The counters' names, written as names so that they are interned (see uipy.stats)
+COUNTERS = tuple(dict(rx=0, malformed=0, responses=0, conflicts=0, other_names=0, unconfigured=0,
+                      off_link=0, answered_multicast=0, answered_unicast=0, answered_legacy=0,
+                      suppressed_known=0, deferred=0, announced=0, unicast_dropped=0))
 
 _TYPE_A = const(1)
 _CLASS_IN = const(1)

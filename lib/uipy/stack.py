@@ -166,7 +166,6 @@ class Stack:
 
     def tick(self, now):
         self.arp.tick(now)
-        self.icmp.tick(now)
         if self.tcp is not None:
             self.tcp.tick(now)
         for fn in self.tickers:

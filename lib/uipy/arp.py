@@ -34,7 +34,7 @@ if _TYPING:                       # for the type checker only: the compiler drop
     # The counters' names over 10 characters, written as names for the compiler
     # only: it then interns the strings counted under them below (qstrs, shared
     # with the stats dict's keys), where such a string would be a heap object of
-    # its own (see uipy.stats).
+    # its own (see uipy.stack_setup).
     dict(arp_evicted=0, arp_learned=0, arp_expired=0, arp_refresh=0, arp_drop_bad=0,
          arp_drop_not_for_us=0, arp_conflict=0, arp_unsolicited=0, arp_updated=0)
 

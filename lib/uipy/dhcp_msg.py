@@ -76,7 +76,7 @@ def _construct(d, hostname, retry_ms=4000, retry_max_ms=64000, jitter_ms=1000, i
     d._ack = None                 # CHECKING: the ACK's lease, bound once the probes pass
     d.state = "STOPPED"
     d._m = None                   # this module while an exchange has it loaded
-    # the counters written as names, so they are interned (see uipy.stats)
+    # the counters written as names, so they are interned (see uipy.stack_setup)
     d.stats = dict(discover_tx=0, request_tx=0, decline_tx=0, release_tx=0, probe_tx=0,
                    offer_rx=0, ack_rx=0, nak_rx=0, bound=0, renewed=0, rebound=0,
                    rebooted=0, expired=0, link_down=0, arp_miss=0, probe_conflict=0,

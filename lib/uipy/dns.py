@@ -139,7 +139,7 @@ class Resolver:
         self._c_name = [None] * cache_size
         self._c_addr = [None] * cache_size
         self._c_exp = [0] * cache_size
-        # the counters written as names, so they are interned (see uipy.stats)
+        # the counters written as names, so they are interned (see uipy.stack_setup)
         self.stats = dict(queries=0, sent=0, retransmits=0, answers=0, nxdomain=0, no_data=0,
                           server_errors=0, timeouts=0, cache_hits=0, busy=0, arp_wait=0,
                           drop_short=0, drop_mismatch=0, drop_malformed=0, drop_stray=0,

@@ -22,7 +22,7 @@ if _TYPING:                       # for the type checker only: the compiler drop
     # The counters' names over 10 characters, written as names for the compiler
     # only: it then interns the strings counted under them below (qstrs, shared
     # with the stats dict's keys), where such a string would be a heap object of
-    # its own (see uipy.stats).
+    # its own (see uipy.stack_setup).
     dict(icmp_drop_short=0, icmp_drop_checksum=0, icmp_echo_rx=0, icmp_echo_reply_rx=0,
          icmp_unreach_rx=0, icmp_drop_type=0, icmp_unreach_limited=0)
 

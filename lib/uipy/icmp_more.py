@@ -18,7 +18,7 @@ _PROTO_ICMP = const(1)
 _TYPING = const(0)
 if _TYPING:
     # for the compiler only: the counter's name as a name makes the string
-    # counted under it below a qstr, not a heap string (see uipy.stats)
+    # counted under it below a qstr, not a heap string (see uipy.stack_setup)
     dict(icmp_unreach_tx=0)
 
 

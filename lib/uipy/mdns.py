@@ -39,7 +39,7 @@ _TYPING = const(0)
 if _TYPING:
     # for the compiler only: the counters' names over 10 characters as names
     # make the strings counted under them below qstrs, not heap strings (see
-    # uipy.stats; the counters are made by uipy.mdns_setup)
+    # uipy.stack_setup; the counters are made by uipy.mdns_setup)
     dict(other_names=0, unconfigured=0, answered_multicast=0, answered_unicast=0, answered_legacy=0,
          suppressed_known=0, unicast_dropped=0)
 

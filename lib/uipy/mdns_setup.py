@@ -4,7 +4,7 @@ from uipy.compat import const
 from uipy.mdns import _GROUP, MDNS_PORT
 
 MDNS_GROUP = "224.0.0.251"
-# The counters' names, written as names so that they are interned (see uipy.stats)
+# The counters' names, written as names so that they are interned (see uipy.stack_setup)
 COUNTERS = tuple(dict(rx=0, malformed=0, responses=0, conflicts=0, other_names=0, unconfigured=0,
                       off_link=0, answered_multicast=0, answered_unicast=0, answered_legacy=0,
                       suppressed_known=0, deferred=0, announced=0, unicast_dropped=0))

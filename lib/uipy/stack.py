@@ -2,12 +2,6 @@
 from uipy import compat, run
 from uipy.compat import const, copy_into, same, ticks_add, ticks_diff
 
-# Loading uipy.stats interns the counters' names (its code is dropped
-# again): uipy.ipv4 and the other modules that load after it then hold the
-# strings they count under as those qstrs, not as heap strings of their own.
-run("stats", "new_counters", ())
-from uipy.ipv4 import ip_bytes  # noqa: E402
-
 _TYPING = const(0)
 if _TYPING:                       # for the type checker only: the compiler drops it
     from uipy.arp import Arp
@@ -18,7 +12,7 @@ if _TYPING:                       # for the type checker only: the compiler drop
     # The counters' names over 10 characters, written as names for the compiler
     # only: it then interns the strings counted under them below (qstrs, shared
     # with the stats dict's keys), where such a string would be a heap object of
-    # its own (see uipy.stats).
+    # its own (see uipy.stack_setup).
     dict(drop_oversize=0, drop_not_for_us=0, drop_ethertype=0, handler_errors=0)
 
 _FRAME_MAX = const(1514)         # uipy.frame's, as constants put in place by the compiler
@@ -198,10 +192,10 @@ class Stack:
         self.udp.bind(port, handler)
 
     def udp_sendto(self, data, ip, port, src_port, ttl=0):
-        return self.udp.sendto(data, ip_bytes(ip) if isinstance(ip, str) else ip, port, src_port, ttl)
+        return self.udp.sendto(data, _ip(ip), port, src_port, ttl)
 
     def ping(self, ip, seq, size=32):
-        return self.icmp.ping(ip_bytes(ip) if isinstance(ip, str) else ip, seq, size)
+        return self.icmp.ping(_ip(ip), seq, size)
 
     def listen(self, port, handler, backlog=2, window=0, on_full=None):
         """Accept TCP connections on port; handler(conn, events) gets their events."""
@@ -209,8 +203,7 @@ class Stack:
 
     def connect(self, ip, port, handler, local_port=0, window=0):
         """Open a TCP connection; returns the Conn (CONNECTED arrives later)."""
-        return self._need_tcp().connect(ip_bytes(ip) if isinstance(ip, str) else ip, port, handler,
-                                        local_port, window)
+        return self._need_tcp().connect(_ip(ip), port, handler, local_port, window)
 
     def _need_tcp(self):
         if self.tcp is None:
@@ -219,3 +212,13 @@ class Stack:
 
     def link_up(self):
         return self.nic.link_up()
+
+
+def _ip(ip):
+    """A dotted-quad str as 4 bytes; bytes as they are.  uipy.ipv4 is imported
+    here, not with this module: uipy.stack_setup interns the counters' names
+    before it loads (see there)."""
+    if isinstance(ip, str):
+        from uipy.ipv4 import ip_bytes
+        return ip_bytes(ip)
+    return ip

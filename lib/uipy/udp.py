@@ -27,7 +27,7 @@ if _TYPING:                       # for the type checker only: the compiler drop
     # The counters' names over 10 characters, written as names for the compiler
     # only: it then interns the strings counted under them below (qstrs, shared
     # with the stats dict's keys), where such a string would be a heap object of
-    # its own (see uipy.stats).
+    # its own (see uipy.stack_setup).
     dict(udp_drop_header=0, udp_drop_checksum=0, udp_no_port=0)
 
 

@@ -30,6 +30,7 @@ _TPA = const(38)
 
 _TYPING = const(0)
 if _TYPING:                       # for the type checker only: the compiler drops it
+    from uipy import stack_setup  # and so run()'s "stack_setup" below is a qstr, not a heap string
     from uipy.stack import Stack
     # The counters' names over 10 characters, written as names for the compiler
     # only: it then interns the strings counted under them below (qstrs, shared
@@ -232,7 +233,7 @@ class Arp:
         i = self.find(hi, lo)
         if i >= 0 and self.state[i] == _PENDING and ticks_diff(self.stack.now, self.stamp[i]) < self.retry_ms:
             return                               # asked very recently: wait for the answer
-        self._rare("arp_request", i, hi, lo)
+        self._rare("arp_ask", i, hi, lo)
 
     def _rare(self, function, *args):
         """uipy.stack_setup.<function>(self, *args), loaded for the call: with no

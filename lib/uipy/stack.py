@@ -4,6 +4,7 @@ from uipy.compat import const, copy_into, same, ticks_add, ticks_diff
 
 _TYPING = const(0)
 if _TYPING:                       # for the type checker only: the compiler drops it
+    from uipy import stack_setup  # and so run()'s "stack_setup" below is a qstr, not a heap string
     from uipy.arp import Arp
     from uipy.ipv4 import Ipv4
     from uipy.icmp import Icmp
@@ -207,7 +208,7 @@ class Stack:
 
     def _need_tcp(self):
         if self.tcp is None:
-            raise run("stack_setup", "no_tcp_error")
+            raise run("stack_setup", "no_tcp")
         return self.tcp
 
     def link_up(self):

@@ -260,7 +260,7 @@ def arp_announce(arp):
     arp_send(arp, s.ip_hi, s.ip_lo, s.ip_hi, s.ip_lo)
 
 
-def arp_request(arp, i, hi, lo):
+def arp_ask(arp, i, hi, lo):
     """Arp.request past its check: slot i (-1: none yet) pending, the request sent."""
     s = arp.stack
     now = s.now
@@ -290,13 +290,14 @@ def arp_conflict(arp):
 
 
 # Errors, made here so that their messages are not held by resident modules
-# (a string constant is a heap object in its module).
+# (a string constant is a heap object in its module; these functions' names
+# are at most 10 characters, so the strings naming them are interned).
 
-def no_tcp_error():
+def no_tcp():
     return ValueError("uipy: this stack was made with tcp=False")
 
 
-def udp_bind_error(udp, port):
+def bind_error(udp, port):
     """Why Udp.bind cannot bind port."""
     if not 0 < port < 65536:
         return ValueError("uipy: UDP port %r out of range 1..65535" % (port,))
@@ -305,5 +306,5 @@ def udp_bind_error(udp, port):
     return ValueError("uipy: UDP table full (udp_size=%d)" % len(udp.ports))
 
 
-def udp_size_error(udp, n):
+def size_error(udp, n):
     return ValueError("uipy: UDP payload of %d bytes exceeds %d" % (n, udp.stack.mtu - 28))

@@ -23,6 +23,7 @@ def pseudo_sum(buf, length, proto):
 
 _TYPING = const(0)
 if _TYPING:                       # for the type checker only: the compiler drops it
+    from uipy import stack_setup  # and so run()'s "stack_setup" below is a qstr, not a heap string
     from uipy.stack import Stack
     # The counters' names over 10 characters, written as names for the compiler
     # only: it then interns the strings counted under them below (qstrs, shared
@@ -44,7 +45,7 @@ class Udp:
         data is a memoryview and src_ip a bytearray, both valid only during the call."""
         ports = self.ports
         if not (0 < port < 65536 and port not in ports and 0 in ports):
-            raise run("stack_setup", "udp_bind_error", self, port)   # the error saying why
+            raise run("stack_setup", "bind_error", self, port)   # the error saying why
         i = ports.index(0)
         ports[i] = port
         self.handlers[i] = handler
@@ -87,7 +88,7 @@ class Udp:
         go out yet (ARP miss: the frame became an ARP request; send again later)."""
         n = len(data)
         if n > self.stack.mtu - 28:
-            raise run("stack_setup", "udp_size_error", self, n)
+            raise run("stack_setup", "size_error", self, n)
         self.stack.buf[_UDP_DATA:_UDP_DATA + n] = data
         return self.send_payload(n, ip, port, src_port, ttl)
 

@@ -385,6 +385,34 @@ def test_no_memory_for_rare_paths_or_a_client(root, monkeypatch):
     monkeypatch.setattr(httpd, "_Client", real_client)
     assert get(srv, "/g.txt")[0] == 200
 
+
+def test_no_memory_for_a_large_files_ring(root, monkeypatch):
+    """No heap for a large file's send ring: 503 (the file closed, counted),
+    and the server goes on serving."""
+    import builtins
+    import uipy.httpd as httpd
+    srv = Server(root)
+    real = builtins.bytearray
+    opened = []
+    real_open = builtins.open
+
+    def no_ring(*args):
+        if args and isinstance(args[0], int) and args[0] > 2000:
+            raise MemoryError
+        return real(*args)
+
+    def track(*args):
+        f = real_open(*args)
+        opened.append(f)
+        return f
+    monkeypatch.setattr(httpd, "bytearray", no_ring, raising=False)
+    monkeypatch.setattr(httpd, "open", track, raising=False)
+    status, _, _, _ = get(srv, "/big.bin")
+    assert status == 503 and srv.http.no_memory == 1
+    assert opened and all(f.closed for f in opened)
+    monkeypatch.undo()
+    assert get(srv, "/g.txt")[0] == 200
+
 # --- keep-alive ---
 
 def test_keep_alive_many_requests(root):

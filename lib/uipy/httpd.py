@@ -529,7 +529,14 @@ class HttpServer:
                 # no larger than the response (a page of a few KB fits whole).
                 whole = hl + length if chunk > hl + 64 else length
                 size = chunk * self.chunks
-                c.ring = ring = memoryview(bytearray(size if size < whole else whole))
+                try:
+                    ring = memoryview(bytearray(size if size < whole else whole))
+                except MemoryError:   # no heap for the ring now: 503, counted
+                    f.close()
+                    self.no_memory += 1
+                    self._error(conn, c, 503)
+                    return
+                c.ring = ring
                 c.ri = 1 % self.chunks
                 if chunk > hl + 64:
                     ring[:hl] = head

@@ -30,7 +30,6 @@ later, a link change at the next link poll (counted as no_memory).
 """
 from uipy import discard, run
 from uipy.compat import const, random_u16, ticks_add, ticks_diff
-from uipy.ipv4 import ip_bytes
 
 CLIENT_PORT = const(68)
 SERVER_PORT = const(67)
@@ -89,6 +88,7 @@ class Dhcp:
     t1_s: int
     t2_s: int
     bound_at: int                 # secs when the lease was last bound / renewed
+    _link: bool                   # the link is up (as last polled; set by start())
 
     def __init__(self, stack, hostname=None, on_change=None, *args, **settings):
         self.stack = stack
@@ -127,24 +127,11 @@ class Dhcp:
 
     def start(self, requested=None):
         """Bind UDP 68 and begin: discovery, or INIT-REBOOT of a remembered
-        address (requested, e.g. kept in flash across a reset)."""
-        if self.state != "STOPPED":
-            return
-        s = self.stack
-        s.udp_bind(CLIENT_PORT, self._input)
-        s.tickers.append(self._tick)
-        s.arp.watch = self._arp
-        self._last = s.now
-        self._link_at = s.now
-        self._link = True
-        if requested is not None:
-            self._offer[:] = ip_bytes(requested, "requested address")
-            self._reboot(0)
-        elif self.address is not None:     # stopped while holding a lease
-            self._offer[:] = self.address
-            self._reboot(0)
-        else:
-            self._init(self._random(self.init_delay_ms))
+        address (requested, e.g. kept in flash across a reset).  The body is
+        uipy.dhcp_msg's, loaded for the call (it runs once): MemoryError when
+        there is no memory for it, as from the constructor."""
+        if self.state == "STOPPED":
+            run("dhcp_msg", "start", self, requested)
 
     def stop(self):
         """Stop all DHCP traffic and timers.  The address stays on the stack (the

@@ -7,7 +7,7 @@ is needed.  Every function takes the Dhcp object (d) first.
 from uipy import run
 from uipy.compat import const, copy_into, random_bytes
 from uipy.frame import UDP_DATA, equal_at
-from uipy.ipv4 import ip_str
+from uipy.ipv4 import ip_bytes, ip_str
 
 _CLIENT_PORT = const(68)
 _SERVER_PORT = const(67)
@@ -107,6 +107,25 @@ def _construct(d, hostname, retry_ms=4000, retry_max_ms=64000, jitter_ms=1000, i
     d.bound_at = 0                # secs when the lease was last bound / renewed
     d._offer = bytearray(4)       # address offered / asked for
     d._offer_server = bytearray(4)
+
+
+def start(d, requested):
+    """Dhcp.start, when stopped."""
+    s = d.stack
+    s.udp_bind(_CLIENT_PORT, d._input)
+    s.tickers.append(d._tick)
+    s.arp.watch = d._arp
+    d._last = s.now
+    d._link_at = s.now
+    d._link = True
+    if requested is not None:
+        d._offer[:] = ip_bytes(requested, "requested address")
+        d._reboot(0)
+    elif d.address is not None:     # stopped while holding a lease
+        d._offer[:] = d.address
+        d._reboot(0)
+    else:
+        d._init(d._random(d.init_delay_ms))
 
 
 def _check(d):

@@ -203,3 +203,35 @@ def test_ip_plain_viper_matches_the_portable_form(tmp_path):
         "print([ip_plain_viper(bytearray(f), 60, %r, 0xFF00) for f in %r])\n" % (os.path.join(ROOT, "lib"), ip, frames))
     r = run([tool("micropython", VENV_BIN), str(script)])
     assert r.stdout.strip() == repr(want), r.stdout + r.stderr
+
+
+def test_eth_ip_header_viper_matches_the_portable_form(tmp_path):
+    """eth_ip_header in viper and in Python write the same frame headers, with
+    the destination MAC taken from another buffer, from the frame's own source
+    MAC (an echo reply) and from where it already is."""
+    import os
+    from levels import ROOT, VENV_BIN, run, tool
+    from uipy import portable
+    smac, sip, other = b"\x02\x00\x00\x00\x00\x55", b"\xc6\x12\x00\x02", b"\x00\x11\x22\x33\x44\x55\x66\x77"
+    cases = [(other, 2, 1480, 0x1234, (64 << 8) | 6), ("self", 6, 84, 0xFFFF, (64 << 8) | 1),
+             ("self", 0, 20, 0, (255 << 8) | 17), (other, 0, 65535, 7, (1 << 8) | 6)]
+    want = []
+    for dmac, doff, total, ident, tp in cases:
+        buf = bytearray(range(60))
+        portable.eth_ip_header(buf, buf if dmac == "self" else dmac, doff, smac, sip, total, ident, tp)
+        want.append(bytes(buf))
+    assert want[1][0:6] == bytes(range(6, 12)) and portable.sum16(want[0], 14, 20, 0) == 0xFFFF
+    script = tmp_path / "eth.py"
+    script.write_text(
+        "import sys, micropython\nsys.path.insert(0, %r)\nfrom uipy.csum_viper import eth_ip_header_viper\n"
+        "out = []\n"
+        "for dmac, doff, total, ident, tp in %r:\n"
+        "    buf = bytearray(range(60))\n"
+        "    d = buf if dmac == 'self' else dmac\n"
+        "    micropython.heap_lock()\n"
+        "    eth_ip_header_viper(buf, d, doff, %r, %r, total, ident, tp)\n"
+        "    micropython.heap_unlock()\n"
+        "    out.append(bytes(buf))\n"
+        "print(out == %r)\n" % (os.path.join(ROOT, "lib"), cases, smac, sip, want))
+    r = run([tool("micropython", VENV_BIN), str(script)])
+    assert r.stdout.strip() == "True", r.stdout + r.stderr

@@ -103,7 +103,7 @@ def copy_within(buf, dst, src, n):
             buf[dst + i] = buf[src + i]
 
 
-# --- checksum, copies and the IPv4 header: viper where the native emitter
+# --- checksum, copies and the frame headers: viper where the native emitter
 # exists (a board), else uipy.portable (CPython, the WebAssembly port), which
 # a board then never loads: code is heap there.
 #
@@ -113,11 +113,10 @@ def copy_within(buf, dst, src, n):
 # copy_into(dst, dst_off, src, src_off, n): copy without a temporary slice;
 #   forward, so within one buffer bytes may move towards its start (uipy.socket).
 # copy_sum(dst, dst_off, src, src_off, n) -> copy, and sum16 of those bytes.
-# ip_header(buf, total, ident, ttl_proto): the IPv4 header at 14..33 around the
-#   addresses already in place, checksum included.
 # eth_ip_header(buf, dmac, doff, smac, sip, total, ident, ttl_proto): the
 #   Ethernet header (destination MAC from dmac[doff:], source smac, type IPv4)
-#   and ip_header with source address sip, around the destination at 30..33.
+#   and the IPv4 header (ttl_proto = ttl << 8 | protocol, checksum included)
+#   with source address sip, around the destination at 30..33.
 # ip_plain(buf, n, ip, mask_lo) -> protocol << 16 | total length of a plain
 #   IPv4 datagram to ip (see csum_viper), or -1 for the full checks.
 # same(buf, off, ref, n) -> true when buf[off:off+n] equals ref's first n bytes.
@@ -126,7 +125,7 @@ try:
     if not MICROPYTHON:
         raise ImportError
     from uipy.csum_viper import sum16_viper as sum16, copy_sum_viper as copy_sum, \
-        copy_viper as copy_into, ip_header_viper as ip_header, eth_ip_header_viper as eth_ip_header, \
-        ip_plain_viper as ip_plain, same_viper as same
+        copy_viper as copy_into, eth_ip_header_viper as eth_ip_header, ip_plain_viper as ip_plain, \
+        same_viper as same
 except (ImportError, SyntaxError, MemoryError, ValueError):   # ValueError: .mpy of another version
-    from uipy.portable import sum16, copy_into, copy_sum, ip_header, eth_ip_header, ip_plain, same  # noqa: F401
+    from uipy.portable import sum16, copy_into, copy_sum, eth_ip_header, ip_plain, same  # noqa: F401

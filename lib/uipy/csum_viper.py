@@ -140,11 +140,28 @@ def copy_viper(dst, dst_off: int, src, src_off: int, n: int):
 
 
 @micropython.viper
-def ip_header_viper(buf, total: int, ident: int, ttl_proto: int):
-    """The IPv4 header at buf[14:34] around the addresses already in place:
-    version and length, total length, identification, no fragmentation,
-    TTL and protocol (ttl_proto = ttl << 8 | protocol), header checksum."""
+def eth_ip_header_viper(buf, dmac, doff: int, smac, sip, total: int, ident: int, ttl_proto: int):
+    """A frame's Ethernet and IPv4 headers around the destination address
+    already at buf[30:34], in one call: destination MAC from dmac[doff:] (dmac
+    may be buf itself: each byte is read before it is written), source MAC
+    smac, type IPv4; version and length, total length, identification, no
+    fragmentation, TTL and protocol (ttl_proto = ttl << 8 | protocol), the
+    header checksum, source address sip."""
     p = ptr8(buf)
+    m = ptr8(dmac)
+    q = ptr8(smac)
+    i = 0
+    while i < 6:
+        p[i] = m[doff + i]
+        p[6 + i] = q[i]
+        i += 1
+    p[12] = 0x08
+    p[13] = 0
+    q = ptr8(sip)
+    p[26] = q[0]
+    p[27] = q[1]
+    p[28] = q[2]
+    p[29] = q[3]
     p[14] = 0x45
     p[15] = 0
     p[16] = total >> 8
@@ -165,30 +182,6 @@ def ip_header_viper(buf, total: int, ident: int, ttl_proto: int):
     s = ~s
     p[24] = s >> 8
     p[25] = s
-
-
-@micropython.viper
-def eth_ip_header_viper(buf, dmac, doff: int, smac, sip, total: int, ident: int, ttl_proto: int):
-    """A frame's Ethernet and IPv4 headers around the destination address
-    already at buf[30:34], in one call: destination MAC from dmac[doff:],
-    source MAC smac, type IPv4, the IPv4 header as ip_header_viper writes it,
-    source address sip."""
-    p = ptr8(buf)
-    m = ptr8(dmac)
-    q = ptr8(smac)
-    i = 0
-    while i < 6:
-        p[i] = m[doff + i]
-        p[6 + i] = q[i]
-        i += 1
-    p[12] = 0x08
-    p[13] = 0
-    q = ptr8(sip)
-    p[26] = q[0]
-    p[27] = q[1]
-    p[28] = q[2]
-    p[29] = q[3]
-    ip_header_viper(buf, total, ident, ttl_proto)
 
 
 @micropython.viper

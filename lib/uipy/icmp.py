@@ -1,7 +1,7 @@
 """ICMP (RFC 792): echo replies built in place, our own echo requests, and
 destination-unreachable for UDP to a closed port (rate-limited, RFC 1812 4.3.2.8).
 Echo replies are resident; the rare paths live in uipy.icmp_more."""
-from uipy.compat import const, copy_into, ip_header, sum16, ticks_diff
+from uipy.compat import const, copy_into, eth_ip_header, sum16, ticks_diff
 
 _ECHO_REPLY = const(0)
 _UNREACHABLE = const(3)
@@ -57,11 +57,9 @@ class Icmp:
             # The reply, in place and written out (on a board a call costs
             # more than a copy): back to the sender, from us; type 0 and the
             # checksum adjusted (RFC 1624 eqn. 3: ~(~HC + ~0x0800 + 0), one fold
-            # is enough); a new IPv4 header around the addresses.
-            copy_into(buf, 0, buf, 6, 6)
-            copy_into(buf, 6, s.mac, 0, 6)
+            # is enough); new Ethernet and IPv4 headers, the sender's MAC
+            # (buf[6:12]) as the destination, in one call.
             copy_into(buf, _IP_DST, buf, _IP_SRC, 4)
-            copy_into(buf, _IP_SRC, s.ip, 0, 4)
             buf[_TRANSPORT] = _ECHO_REPLY
             c = (((buf[_TRANSPORT + 2] << 8) | buf[_TRANSPORT + 3]) ^ 0xFFFF) + (~(_ECHO_REQUEST << 8) & 0xFFFF)
             c = ((c & 0xFFFF) + (c >> 16)) ^ 0xFFFF
@@ -70,7 +68,7 @@ class Icmp:
             ip = s.ipv4
             ident = ip.ident
             ip.ident = (ident + 1) & 0xFFFF
-            ip_header(buf, length + 20, ident, (ip.ttl << 8) | _PROTO_ICMP)   # Ethernet type stays IPv4
+            eth_ip_header(buf, buf, 6, s.mac, s.ip, length + 20, ident, (ip.ttl << 8) | _PROTO_ICMP)
             stats["ip_tx"] += 1
             stats["icmp_tx"] += 1
             s.send_frame(_TRANSPORT + length)

@@ -1,5 +1,5 @@
 """IPv4 (RFC 791): input validation and dispatch, header output and next-hop routing."""
-from uipy.compat import const, copy_into, copy_within, eth_ip_header, get16, ip_header, ip_plain, put16, sum16
+from uipy.compat import const, copy_into, copy_within, eth_ip_header, get16, ip_plain, put16, sum16
 
 PROTO_ICMP = const(1)
 PROTO_TCP = const(6)
@@ -220,16 +220,13 @@ class Ipv4:
         copy_into(buf, 0, buf, 6, 6)
 
     def finish(self, proto, payload_len, ttl=0):
-        """Fill in the IPv4 header (addresses already in place) and the Ethernet
-        source and type.  Returns the frame length."""
+        """Fill in the Ethernet and IPv4 headers around the addresses and the
+        destination MAC already in place.  Returns the frame length."""
         s = self.stack
         buf = s.buf
         ident = self.ident
         self.ident = (ident + 1) & 0xFFFF
-        ip_header(buf, payload_len + 20, ident, ((ttl or self.ttl) << 8) | proto)
-        copy_into(buf, 6, s.mac, 0, 6)
-        buf[12] = 0x08
-        buf[13] = 0x00
+        eth_ip_header(buf, buf, 0, s.mac, s.ip, payload_len + 20, ident, ((ttl or self.ttl) << 8) | proto)
         s.stats["ip_tx"] += 1
         return _TRANSPORT + payload_len
 

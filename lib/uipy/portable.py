@@ -92,16 +92,13 @@ def ip_header_loop(buf, total, ident, ttl_proto):
     buf[25] = c & 0xFF
 
 
-ip_header = ip_header_loop
-
-
 def eth_ip_header(buf, dmac, doff, smac, sip, total, ident, ttl_proto):
-    copy_into(buf, 0, dmac, doff, 6)
+    copy_into(buf, 0, dmac, doff, 6)          # (dmac may be buf at 6: read before 6..11 is written)
     copy_into(buf, 6, smac, 0, 6)
     buf[12] = 0x08
     buf[13] = 0x00
     copy_into(buf, 26, sip, 0, 4)
-    ip_header(buf, total, ident, ttl_proto)
+    ip_header_loop(buf, total, ident, ttl_proto)
 
 
 def ip_plain(buf, n, ip, mask_lo):

@@ -72,6 +72,45 @@ def test_duplicate_acks_carry_sack_blocks_for_what_is_held():
     assert bytes(rec.data) == b"a" * 1000 + b"b" * 1000 + b"c" * 1000 + b"d" * 1000
 
 
+def test_the_reorder_store_is_made_at_the_first_gap_and_survives_no_memory(monkeypatch):
+    """No store (code or slots) until data arrives after a gap; without memory
+    for it then, that segment is not kept (counted in tcp_no_memory) and the
+    next one after a gap gets the store."""
+    import builtins
+    import sys
+    stack, nic, clock, rec, iss, _ = sack_conn(tcp={"window": 4 * 1460})
+    base = PEER_ISN + 1
+    nic.push(seg("A", base, iss + 1, payload=b"a" * 1000))              # in order: no store
+    stack.poll()
+    nic.take()
+    assert stack.tcp.reorder is None
+    real = builtins.__import__
+    short = [True]
+
+    def imp(name, *a, **kw):
+        fromlist = a[2] if len(a) > 2 else kw.get("fromlist")
+        if short[0] and (name == "uipy.tcp_reorder" or (fromlist and "tcp_reorder" in fromlist)):
+            raise MemoryError
+        return real(name, *a, **kw)
+    monkeypatch.setattr(builtins, "__import__", imp)
+    monkeypatch.delitem(sys.modules, "uipy.tcp_reorder", raising=False)
+    nic.push(seg("A", base + 2000, iss + 1, payload=b"c" * 1000))      # 1000..1999 lost
+    stack.poll()
+    (dup,) = nic.take()
+    assert stack.tcp.reorder is None and stack.stats["tcp_no_memory"] == 1
+    assert tcp_of(dup).ack == base + 1000 and sack_blocks(tcp_of(dup)) is None   # nothing held
+    short[0] = False
+    nic.push(seg("A", base + 2000, iss + 1, payload=b"c" * 1000))      # again: now kept
+    stack.poll()
+    (dup,) = nic.take()
+    assert stack.tcp.reorder is not None and sack_blocks(tcp_of(dup)) == [(base + 2000, base + 3000)]
+    nic.push(seg("A", base + 1000, iss + 1, payload=b"b" * 1000))
+    stack.poll()
+    (ack,) = nic.take()
+    assert tcp_of(ack).ack == base + 3000
+    assert bytes(rec.data) == b"a" * 1000 + b"b" * 1000 + b"c" * 1000
+
+
 class Losses:
     """Wraps one end of the pair: data segments whose payload starts at the
     given offsets from the first one seen are lost, once each."""

@@ -118,7 +118,7 @@ STAT_NAMES = tuple(dict(
     tcp_rst_rx=0, tcp_rst_tx=0, tcp_challenge_acks=0, tcp_challenge_limited=0,
     tcp_syn_backlog_full=0, tcp_syn_table_full=0, tcp_timewait_recycled=0, tcp_retransmits=0,
     tcp_fast_retransmits=0, tcp_timeouts=0, tcp_dup_acks=0, tcp_window_probes=0, tcp_keepalives=0,
-    tcp_connects=0, tcp_accepts=0, tcp_reorder_stored=0, tcp_reorder_delivered=0,
+    tcp_connects=0, tcp_accepts=0, tcp_reorder_stored=0, tcp_reorder_delivered=0, tcp_no_memory=0,
     tcp_icmp_refused=0, tcp_icmp_ignored=0, tcp_sack_retransmits=0, tcp_syn_cookies=0,
     tcp_cookie_unmatched=0, tcp_ack_limited=0, tcp_clients_waiting=0))
 
@@ -181,7 +181,8 @@ class Tcp:
     _ch: int
     _cl: int
     _last: "Conn | None"              # the connection that got the last segment
-    reorder: "ReorderStore | None"    # shared by all connections (tcp_reorder)
+    reorder: "ReorderStore | None"    # shared by all connections (tcp_reorder), made at the first gap
+    reorder_slots: int
     listeners: "list[Listener | None]"
     wait_slots: int                   # clients noted while their listener is full (tcp_wait)
     waiting: "WaitRoom | None"        # ...the WaitRoom, made when first needed
@@ -239,6 +240,17 @@ class Tcp:
             from uipy import tcp_more as m
             self.more = m
         return m
+
+    def _reorder_store(self):
+        """uipy.tcp_reorder's store, made at the first segment after a gap: a
+        device on a clean LAN never holds its code or its slots * MSS bytes.
+        None while there is no memory for it (that segment is not kept)."""
+        try:
+            from uipy.tcp_reorder import ReorderStore
+            self.reorder = ReorderStore(self.stack, self.reorder_slots, self.our_mss)
+        except MemoryError:
+            self.stack.stats["tcp_no_memory"] += 1
+        return self.reorder
 
     def _loss(self):
         """uipy.tcp_loss: recovery from losses, loaded at the first one."""
@@ -883,8 +895,10 @@ class Tcp:
                     c.ack_now = True          # a duplicate ACK tells the peer what is missing
                     c.gap = True
                     c.quickacks = _QUICKACKS
-                    if seq > c.rcv_nxt and self.reorder is not None:
-                        self.reorder.hold(c, seq, dstart, dlen)
+                    if seq > c.rcv_nxt and self.reorder_slots:
+                        store = self.reorder or self._reorder_store()
+                        if store is not None:
+                            store.hold(c, seq, dstart, dlen)
             else:
                 fin = 0
         # 6. FIN: in order it ends the stream; one that came before missing

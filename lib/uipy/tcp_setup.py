@@ -57,13 +57,12 @@ def init(tcp, stack, conns, listeners, queue_slots, window, rto_initial, rto_min
     tcp._isn_out = bytearray(4)
     tcp._ch = tcp._cl = 0
     tcp._last = None
-    # the reorder store: by default a window's worth after one lost segment
+    # the reorder store: by default a window's worth after one lost segment;
+    # made at the first segment after a gap (Tcp._reorder_store)
     if reorder_slots is None:
         reorder_slots = max(0, tcp.window // tcp.our_mss - 1)
+    tcp.reorder_slots = reorder_slots
     tcp.reorder = None
-    if reorder_slots:
-        from uipy.tcp_reorder import ReorderStore
-        tcp.reorder = ReorderStore(stack, reorder_slots, tcp.our_mss)
     tcp.listeners = [None] * listeners
     tcp.wait_slots = wait_slots
     tcp.waiting = None

@@ -151,9 +151,8 @@ class Dhcp:
         """Send DHCPRELEASE (when a lease is held), clear the address and stop.
         Call it from the main loop, not from inside a stack handler: the message
         is built in the frame buffer."""
-        if self.address is not None and self.server is not None and self.state in (
-                "BOUND", "RENEWING", "REBINDING"):
-            self._call("release")
+        if self.address is not None:
+            self._call("release")         # the DHCPRELEASE, when the lease is in force
         self.stop()
         self._drop_lease(True)
 

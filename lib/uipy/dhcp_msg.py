@@ -188,7 +188,9 @@ def lease(d):
 
 
 def release(d):
-    """DHCPRELEASE of the lease held."""
+    """DHCPRELEASE of the lease held, if it is in force."""
+    if d.server is None or d.state not in ("BOUND", "RENEWING", "REBINDING"):
+        return
     _new_xid(d)
     n = _build(d, _RELEASE, d.address, False, False, True)
     # Unicast to the server; on an ARP miss broadcast it instead, as the

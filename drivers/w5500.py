@@ -132,8 +132,8 @@ class W5500:
         # tx_dma (w5500_setup.dma): frame data leaves by DMA while the caller
         # goes on; the frame is finished (Sn_TX_WR, SEND) at the next call
         self._dma = None    # (tx registers, rx registers, rx channel, buffer address, buffer)
-        self._tx_busy = False
-        self._tx_end = 0    # Sn_TX_WR of the frame in flight, and its size
+        self._tx_busy = False  # a frame's data written, its CS frame open: flush() ends it
+        self._tx_end = 0    # Sn_TX_WR after that frame, and its size
         self._tx_size = 0
 
         # reset, chip check, buffer sizes, socket 0 opened: set-up code,
@@ -406,62 +406,66 @@ class W5500:
                 self._reopen()
                 return False
             ptr = (b[7] << 8) | b[8]
+        end = (ptr + size) & 0xFFFF
+        self._tx_end = end
+        self._tx_size = size
+        self._tx_busy = True
         h = self._hdr
         h[0] = ptr >> 8
         h[1] = ptr & 0xFF
         h[2] = _S0_TX_W
-        end = (ptr + size) & 0xFFFF
         spi = self.spi
         cs = self.cs
         d = self._dma
-        if d is not None and n >= _DMA_MIN:
-            # the frame is copied (the caller reuses mv at once) and clocked
-            # out by DMA in the CS frame opened here; flush() ends it
-            d[4][:n] = mv[:n]
-            self._tx_end = end
-            self._tx_size = n
-            self._tx_busy = True
-            cs.value(0)
-            spi.write(h)
-            d[1][7] = n         # rx channel: TRANS_COUNT_TRIG (drains MISO)
-            t = d[0]
-            t[0] = d[3]         # tx channel: READ_ADDR, the copy's start
-            t[7] = n            # and TRANS_COUNT_TRIG
-            return True
+        cs.value(0)
         try:
-            cs.value(0)
             spi.write(h)
+            if d is not None and n >= _DMA_MIN:
+                # the frame is copied (the caller reuses mv at once) and
+                # clocked out by DMA in this CS frame, which flush() ends
+                d[4][:n] = mv[:n]
+                d[1][7] = n     # rx channel: TRANS_COUNT_TRIG (drains MISO)
+                t = d[0]
+                t[0] = d[3]     # tx channel: READ_ADDR, the copy's start
+                t[7] = n        # and TRANS_COUNT_TRIG
+                return True
             spi.write(mv if n == len(mv) else mv[:n])
             if n < size:  # pad short frames with zeros
                 spi.write(self._pad[n:])
-        finally:
+        except Exception:
             cs.value(1)
-        return self._commit(end, size)
+            self._tx_busy = False
+            raise
+        return self.flush()
 
     def flush(self):
-        """Finish a frame whose data DMA is still clocking out: wait for its
-        last byte, end its CS frame, then Sn_TX_WR and SEND. A caller about to
-        idle calls this first, or the frame leaves only at the next call."""
+        """Finish the frame whose data was written (by DMA, maybe still under
+        way: wait for its last byte): end its CS frame, then Sn_TX_WR, SEND and
+        the wait for SEND_OK (HARDWARE.md 1.10 steps 4-6). send() calls it for
+        a frame it writes itself; with tx_dma a caller about to idle calls it,
+        or the frame leaves only at the driver's next call. False when the
+        frame could not be sent (counted)."""
+        if not self._tx_busy:
+            return True
+        self._tx_busy = False
         d = self._dma
-        if self._tx_busy and d is not None:
+        if d is not None:
             rx = d[2]
             while rx.active():
                 pass
-            self.cs.value(1)
-            self._tx_busy = False
-            self._commit(self._tx_end, self._tx_size)
-
-    def _commit(self, end, size):
-        """The frame's data is in the TX buffer up to end: Sn_TX_WR, SEND, and
-        the wait for SEND_OK (HARDWARE.md 1.10 steps 4-6)."""
+        end = self._tx_end
         w = self._txwr
         w[3] = end >> 8
         w[4] = end & 0xFF
-        # Sn_TX_WR, SEND: CS frames written inline (no _write calls: about a
-        # tenth of a frame's time on an RP2040)
+        # Sn_TX_WR, SEND, the Sn_CR+Sn_IR poll, SEND_OK cleared: CS frames
+        # written inline (no _write calls: each call costs on an RP2040)
         spi = self.spi
         cs = self.cs
+        r = self._r2
+        k = 0
+        ok = False
         try:
+            cs.value(1)
             cs.value(0)
             spi.write(w)
             cs.value(1)
@@ -469,15 +473,17 @@ class W5500:
             spi.write(_SEND_CMD)
             cs.value(1)
             # wait for Sn_CR == 0 and SEND_OK together (Sn_CR, Sn_IR are adjacent)
-            r = self._r2
             t0 = -1
-            k = 0
             while True:
                 cs.value(0)
                 spi.write_readinto(_CR_IR_READ, r)
                 cs.value(1)
                 k += 1
                 if r[3] == 0 and r[4] & _IR_SEND_OK:
+                    cs.value(0)
+                    spi.write(_CLEAR_SEND_OK)
+                    cs.value(1)
+                    ok = True
                     break
                 if t0 < 0:
                     t0 = ticks_ms()
@@ -485,21 +491,15 @@ class W5500:
                     break
         finally:
             cs.value(1)
-        self.spi_transactions = (self.spi_transactions + 3 + k) & _COUNT_MASK
-        self.spi_bytes = (self.spi_bytes + 3 + size + 5 + 4 + 5 * k) & _COUNT_MASK
-        if not (r[3] == 0 and r[4] & _IR_SEND_OK):
+        # data, Sn_TX_WR, SEND, the polls, the clear
+        self.spi_transactions = (self.spi_transactions + 3 + k + ok) & _COUNT_MASK
+        self.spi_bytes = (self.spi_bytes + 12 + self._tx_size + 5 * k + 4 * ok) & _COUNT_MASK
+        if not ok:
             # no SEND_OK: link down or chip stuck; reopen to drop the frame
             self.stats["tx_timeouts"] += 1
             self._tx_failed = True
             self._reopen()
             return False
-        try:
-            cs.value(0)
-            spi.write(_CLEAR_SEND_OK)
-        finally:
-            cs.value(1)
-        self.spi_transactions = (self.spi_transactions + 1) & _COUNT_MASK
-        self.spi_bytes = (self.spi_bytes + 4) & _COUNT_MASK
         self._tx_wr = end
         self.stats["tx_frames"] += 1
         return True

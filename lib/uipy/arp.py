@@ -219,10 +219,11 @@ class Arp:
         buf = self.stack.buf
         m = 6 * i
         mac = self.mac
-        if mac[m] != buf[_SHA] or mac[m + 1] != buf[_SHA + 1] or mac[m + 2] != buf[_SHA + 2] or \
-                mac[m + 3] != buf[_SHA + 3] or mac[m + 4] != buf[_SHA + 4] or mac[m + 5] != buf[_SHA + 5]:
-            copy_into(mac, m, buf, _SHA, 6)
-            self.stack.stats["arp_updated"] += 1
+        for k in range(6):
+            if mac[m + k] != buf[_SHA + k]:
+                copy_into(mac, m, buf, _SHA, 6)
+                self.stack.stats["arp_updated"] += 1
+                break
         self.stamp[i] = now
         self.refreshing[i] = 0
 

@@ -200,16 +200,15 @@ class Stack:
 
     def listen(self, port, handler, backlog=2, window=0, on_full=None):
         """Accept TCP connections on port; handler(conn, events) gets their events."""
-        self._need_tcp().listen(port, handler, backlog, window, on_full)
+        if self.tcp is None:
+            raise run("stack_setup", "no_tcp")
+        self.tcp.listen(port, handler, backlog, window, on_full)
 
     def connect(self, ip, port, handler, local_port=0, window=0):
         """Open a TCP connection; returns the Conn (CONNECTED arrives later)."""
-        return self._need_tcp().connect(_ip(ip), port, handler, local_port, window)
-
-    def _need_tcp(self):
         if self.tcp is None:
             raise run("stack_setup", "no_tcp")
-        return self.tcp
+        return self.tcp.connect(_ip(ip), port, handler, local_port, window)
 
     def link_up(self):
         return self.nic.link_up()

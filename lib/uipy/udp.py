@@ -16,11 +16,6 @@ _UDP_DATA = const(42)
 _PROTO_UDP = const(17)
 
 
-def pseudo_sum(buf, length, proto):
-    """Sum of the IPv4 pseudo-header: both addresses (contiguous), protocol, length."""
-    return sum16(buf, _IP_SRC, 8, proto + length)
-
-
 _TYPING = const(0)
 if _TYPING:                       # for the type checker only: the compiler drops it
     from uipy import stack_setup  # and so run()'s "stack_setup" below is a qstr, not a heap string
@@ -68,7 +63,10 @@ class Udp:
         if ulen < 8 or ulen > length:
             stats["udp_drop_header"] += 1
             return
-        if get16(buf, _TRANSPORT + 6) and sum16(buf, _TRANSPORT, ulen, pseudo_sum(buf, ulen, _PROTO_UDP)) != 0xFFFF:
+        # the checksum over the datagram and the pseudo-header: both addresses
+        # (contiguous), protocol and length
+        if get16(buf, _TRANSPORT + 6) and \
+                sum16(buf, _TRANSPORT, ulen, sum16(buf, _IP_SRC, 8, _PROTO_UDP + ulen)) != 0xFFFF:
             stats["udp_drop_checksum"] += 1
             return
         port = get16(buf, _TRANSPORT + 2)
@@ -103,7 +101,7 @@ class Udp:
         put16(buf, _TRANSPORT + 2, port)
         put16(buf, _TRANSPORT + 4, n + 8)
         put16(buf, _TRANSPORT + 6, 0)
-        c = ~sum16(buf, _TRANSPORT, n + 8, pseudo_sum(buf, n + 8, _PROTO_UDP)) & 0xFFFF
+        c = ~sum16(buf, _TRANSPORT, n + 8, sum16(buf, _IP_SRC, 8, _PROTO_UDP + n + 8)) & 0xFFFF
         put16(buf, _TRANSPORT + 6, c if c else 0xFFFF)
         s.stats["udp_tx"] += 1
         return s.ipv4.send(_PROTO_UDP, n + 8, ttl)

@@ -111,6 +111,42 @@ def test_the_reorder_store_is_made_at_the_first_gap_and_survives_no_memory(monke
     assert bytes(rec.data) == b"a" * 1000 + b"b" * 1000 + b"c" * 1000
 
 
+def test_loss_and_sack_code_load_at_the_first_loss_and_survive_no_memory(monkeypatch):
+    """uipy.tcp_loss and uipy.tcp_sack are not held by a connection that has
+    seen no loss; a retransmission timeout with no memory for tcp_loss's code
+    is counted and fires again at the next tick, which then resends."""
+    import builtins
+    import sys
+    from nethelpers import run
+    stack, nic, clock, rec, iss, _ = sack_conn()
+    rec.conn.send(b"x" * 500)
+    stack.poll()
+    (first,) = nic.take()
+    assert payload_len(Ether(first)) == 500
+    nic.push(seg("A", PEER_ISN + 1, iss + 501))                         # ACKed: no loss
+    stack.poll()
+    assert stack.tcp.loss is None and stack.tcp.sack is None
+    real = builtins.__import__
+    short = [True]
+
+    def imp(name, *a, **kw):
+        fromlist = a[2] if len(a) > 2 else kw.get("fromlist")
+        if short[0] and fromlist and "tcp_loss" in fromlist:
+            raise MemoryError
+        return real(name, *a, **kw)
+    monkeypatch.setattr(builtins, "__import__", imp)
+    monkeypatch.delitem(sys.modules, "uipy.tcp_loss", raising=False)
+    rec.conn.send(b"y" * 500)
+    stack.poll()
+    nic.take()                                                          # lost
+    run(stack, clock, 3000)
+    assert nic.take() == [] and stack.stats["tcp_no_memory"] >= 1 and stack.stats["handler_errors"] == 0
+    short[0] = False
+    run(stack, clock, 100)
+    resent = [f for f in nic.take() if payload_len(Ether(f)) == 500]
+    assert resent and tcp_of(resent[0]).seq == iss + 501 and stack.tcp.loss is not None
+
+
 class Losses:
     """Wraps one end of the pair: data segments whose payload starts at the
     given offsets from the first one seen are lost, once each."""

@@ -147,6 +147,7 @@ class Tcp:
     and dropped: on a stock board code is heap); the attributes, declared for
     the type checker:"""
     stack: "Stack"
+    stats: dict                       # the stack's counters (one attribute load less each)
     our_mss: int                      # the MTU less 40
     window: int                       # receive window connections start with
     rto_initial: int
@@ -165,7 +166,8 @@ class Tcp:
     keepalive_count: int
     limited_transmit: bool            # RFC 3042: new data on the first two dup ACKs
     sws_avoid: bool                   # RFC 9293 3.8.6.2.1: no slivers while the ACK clock runs
-    sack: "ModuleType | None"         # RFC 2018 / 6675: uipy.tcp_sack when on
+    sack_on: bool                     # RFC 2018 / 6675 offered and accepted
+    sack: "ModuleType | None"         # uipy.tcp_sack once needed (after a loss)
     early_retransmit: bool            # RFC 5827: small flights, nothing new to send
     _sack_perm: bool                  # the segment being parsed offered SACK
     sack_at: int                      # ...and carries SACK blocks here (buffer offset)
@@ -249,15 +251,33 @@ class Tcp:
             from uipy.tcp_reorder import ReorderStore
             self.reorder = ReorderStore(self.stack, self.reorder_slots, self.our_mss)
         except MemoryError:
-            self.stack.stats["tcp_no_memory"] += 1
+            self.stats["tcp_no_memory"] += 1
         return self.reorder
 
     def _loss(self):
-        """uipy.tcp_loss: recovery from losses, loaded at the first one."""
+        """uipy.tcp_loss: recovery from losses, loaded at the first one; None
+        while there is no memory for its code (counted; a timer fires again,
+        a duplicate ACK is let pass)."""
         m = self.loss
         if m is None:
-            from uipy import tcp_loss as m
-            self.loss = m
+            try:
+                from uipy import tcp_loss as m
+                self.loss = m
+            except MemoryError:
+                self.stats["tcp_no_memory"] += 1
+        return m
+
+    def _sack(self):
+        """uipy.tcp_sack (RFC 2018 / 6675), loaded when SACK information is
+        first sent or received: after a loss. None while there is no memory
+        for its code (counted; the segment goes without SACK's part)."""
+        m = self.sack
+        if m is None:
+            try:
+                from uipy import tcp_sack as m
+                self.sack = m
+            except MemoryError:
+                self.stats["tcp_no_memory"] += 1
         return m
 
     def want_output(self, c):
@@ -273,7 +293,9 @@ class Tcp:
         for c in self.conns:
             if c.state and c.tx_failed and c.rexmit_on:
                 c.arp_waits = 0
-                self._loss().timeout(self, c)
+                m = self._loss()
+                if m is not None:
+                    m.timeout(self, c)
 
     def flush(self):
         """Deferred output and wake-ups, after input handling."""
@@ -333,7 +355,7 @@ class Tcp:
     def input(self, length, broadcast):
         s = self.stack
         buf = s.buf
-        stats = s.stats
+        stats = self.stats
         stats["tcp_rx"] += 1
         if broadcast:
             stats["tcp_drop_broadcast"] += 1
@@ -580,7 +602,7 @@ class Tcp:
         buf = s.buf
         ihi = (buf[_TRANSPORT + 4] << 8) | buf[_TRANSPORT + 5]
         ilo = (buf[_TRANSPORT + 6] << 8) | buf[_TRANSPORT + 7]
-        sack = doff > 20 and self._sack_perm and self.sack is not None
+        sack = doff > 20 and self._sack_perm and self.sack_on
         m = mss or 536
         idx = 15
         while idx and _COOKIE_MSS[idx] > m:
@@ -638,7 +660,7 @@ class Tcp:
         zero window and finds no slot waits in tcp_wait."""
         s = self.stack
         buf = s.buf
-        stats = s.stats
+        stats = self.stats
         alo = get16(buf, _TRANSPORT + 10) - 1  # our ISN = ack - 1
         ahi = get16(buf, _TRANSPORT + 8)
         if alo < 0:
@@ -699,7 +721,7 @@ class Tcp:
         when the table is full (the client's next try finds a slot later)."""
         c = self._alloc()
         if c is None:
-            self.stack.stats["tcp_syn_table_full"] += 1
+            self.stats["tcp_syn_table_full"] += 1
             return None
         self._init_conn(c, hi, lo, sport, dport, lst.handler)
         c.listener = lst
@@ -713,8 +735,8 @@ class Tcp:
         c.snd_base_lo = alo
         c.snd_nxt = c.snd_max = 1
         c.mss = max(MSS_FLOOR, min(_COOKIE_MSS[data & 15], self.our_mss))
-        c.sack_ok = data & 16 and self.sack is not None
-        self.stack.stats["tcp_accepts"] += 1
+        c.sack_ok = data & 16 and self.sack_on
+        self.stats["tcp_accepts"] += 1
         return c
 
     def _admit(self, c, wnd):
@@ -738,7 +760,7 @@ class Tcp:
                 return                        # its next probe tries again
         if w.add(self.stack.now, hi, lo, sport, dport, shi, slo, ahi, alo, data,
                  get16(self.stack.buf, _TRANSPORT + 14)):
-            self.stack.stats["tcp_clients_waiting"] += 1
+            self.stats["tcp_clients_waiting"] += 1
 
     def _established(self, c, ack):
         c.state = _ST_ESTABLISHED
@@ -758,7 +780,7 @@ class Tcp:
         """A segment for a synchronized connection (RFC 9293 3.10.7.4)."""
         s = self.stack
         buf = s.buf
-        stats = s.stats
+        stats = self.stats
         now = s.now
         seq = seq_diff(get16(buf, _TRANSPORT + 4), get16(buf, _TRANSPORT + 6), c.rcv_base_hi, c.rcv_base_lo)
         ack = seq_diff(get16(buf, _TRANSPORT + 8), get16(buf, _TRANSPORT + 10), c.snd_base_hi, c.snd_base_lo)
@@ -847,12 +869,16 @@ class Tcp:
             stats["tcp_drop_unacceptable"] += 1
             self._ack_invalid(c)              # RFC 5961 5.2: too old to be real
             return
-        if doff > 20 and self.sack_len and c.sack_ok and self.sack is not None:
-            self.sack.update(self, c)
+        if doff > 20 and self.sack_len and c.sack_ok:
+            m = self._sack()
+            if m is not None:
+                m.update(self, c)
         if ack > c.snd_una:
             events |= self._new_ack(c, ack)
         elif ack == c.snd_una and dlen == 0 and not fin and wnd == c.snd_wnd and c.snd_max > c.snd_una:
-            self._loss().dup_ack(self, c)
+            m = self._loss()
+            if m is not None:
+                m.dup_ack(self, c)
         if c.snd_wl1 < seq or (c.snd_wl1 == seq and c.snd_wl2 <= ack):
             c.snd_wnd = wnd
             if wnd > c.max_snd_wnd:
@@ -914,8 +940,10 @@ class Tcp:
         if events:
             self._notify(c, events)
             c.data = None
-            if events & _NEWDATA and self.reorder is not None:
-                self._loss().deliver_stored(self, c)
+            if events & _NEWDATA and (self.reorder is not None or c.fin_at):
+                m = self._loss()              # held segments, or a FIN that came early
+                if m is not None:
+                    m.deliver_stored(self, c)
         if c.state != _ST_CLOSED:
             self.output(c)
             if c.rcv_nxt > _REBASE:
@@ -987,8 +1015,8 @@ class Tcp:
         c.dupacks = 0
         c.retries = 0
         c.rto = c.rto_base                    # progress: drop the backoff (as Linux does)
-        if c.sack_n and self.sack is not None:
-            self.sack.prune(c, ack)
+        if c.sack_n:                          # (set by uipy.tcp_sack: loaded)
+            self.sack.prune(c, ack)           # type: ignore
         if c.snd_una >= c.snd_max:
             c.rexmit_on = False
         else:
@@ -1018,8 +1046,8 @@ class Tcp:
             if c.ack_now:                     # e.g. the SYN-ACKs of a simultaneous open crossed
                 self._send_segment(c, c.snd_max, 0, ACK)
             return
-        if c.resend_head:
-            self._loss().resend_head(self, c)
+        if c.resend_head:                     # (set by uipy.tcp_loss: loaded)
+            self.loss.resend_head(self, c)    # type: ignore
         elif not c.q_count and not c.fin_queued:
             if c.ack_now:                     # nothing queued: at most a pure ACK
                 self._send_segment(c, c.snd_max, 0, ACK)
@@ -1060,7 +1088,7 @@ class Tcp:
                 flags |= FIN
             fresh = c.snd_nxt >= c.snd_max
             if not fresh and n:
-                self.stack.stats["tcp_retransmits"] += 1
+                self.stats["tcp_retransmits"] += 1
             if n == 0 and not fin:
                 # A pure ACK carries the highest sequence number sent, not the
                 # go-back point: the peer may already hold everything below it
@@ -1130,9 +1158,11 @@ class Tcp:
             payload = -1 if c.out_len else self._copy_queued(c, off, n)
         hlen = 20
         if flags & SYN:
-            hlen = self._syn_options(c.sack_ok if flags & ACK else self.sack is not None)
-        elif n == 0 and c.sack_ok and self.reorder is not None and self.reorder.held and self.sack is not None:
-            hlen = 20 + self.sack.blocks(self, c, self.reorder)
+            hlen = self._syn_options(c.sack_ok if flags & ACK else self.sack_on)
+        elif n == 0 and c.sack_ok and self.reorder is not None and self.reorder.held:
+            m = self._sack()
+            if m is not None:
+                hlen = 20 + m.blocks(self, c, self.reorder)
         tlen = hlen + n
         ahi = alo = r = 0                     # a SYN: acknowledgment number 0
         if flags & ACK:
@@ -1182,7 +1212,7 @@ class Tcp:
         return (acc & 0xFFFF) + (acc >> 16)
 
     def _send_rst(self, c):
-        self.stack.stats["tcp_rst_tx"] += 1
+        self.stats["tcp_rst_tx"] += 1
         self._send_segment(c, c.snd_max, 0, RST | ACK)
 
     def _reset_reply(self, length, doff, flags):
@@ -1224,7 +1254,7 @@ class Tcp:
         """RFC 5961: a budget for all connections that is refilled each second to
         a random size (so an off-path attacker cannot count it down to learn
         which guess hit, CVE-2016-5696), and the per-connection gap below."""
-        stats = self.stack.stats
+        stats = self.stats
         if ticks_diff(self.stack.now, c.invalid_at) < self.ack_gap_ms:
             stats["tcp_ack_limited"] += 1
             return
@@ -1241,7 +1271,7 @@ class Tcp:
         flood of forged or stray segments is not answered one for one."""
         now = self.stack.now
         if ticks_diff(now, c.invalid_at) < self.ack_gap_ms:
-            self.stack.stats["tcp_ack_limited"] += 1
+            self.stats["tcp_ack_limited"] += 1
             return
         c.invalid_at = now
         c.ack_now = True
@@ -1273,15 +1303,17 @@ class Tcp:
                 self.release(c)
                 return
         if c.rexmit_on and ticks_diff(now, c.rexmit_at) >= 0:
-            self._loss().timeout(self, c)
-            if c.state == _ST_CLOSED:
-                return
+            m = self._loss()
+            if m is not None:
+                m.timeout(self, c)
+                if c.state == _ST_CLOSED:
+                    return
         if c.delack_on and ticks_diff(now, c.delack_at) >= 0:
             c.delack_on = False
             c.ack_now = True
             c.output_pending = True
         if c.persist_on and ticks_diff(now, c.persist_at) >= 0:
-            self.stack.stats["tcp_window_probes"] += 1
+            self.stats["tcp_window_probes"] += 1
             self._probe(c)
             c.persist_backoff = min(c.persist_backoff + 1, 6)
             c.persist_at = ticks_add(now, min(c.rto_base << c.persist_backoff, self.rto_max))
@@ -1290,11 +1322,11 @@ class Tcp:
             due = self.keepalive_ms + c.keepalive_probes * self.keepalive_interval_ms
             if idle >= due:
                 if c.keepalive_probes >= self.keepalive_count:
-                    self.stack.stats["tcp_timeouts"] += 1
+                    self.stats["tcp_timeouts"] += 1
                     self._drop(c, _TIMEDOUT, True)
                     return
                 c.keepalive_probes += 1
-                self.stack.stats["tcp_keepalives"] += 1
+                self.stats["tcp_keepalives"] += 1
                 self._probe(c)
         if (1 << st) & _SENDING and ticks_diff(now, c.poll_at) >= 0:
             c.poll_at = ticks_add(now, self.poll_ms)
@@ -1353,7 +1385,7 @@ class Tcp:
             if c.state == _ST_TIME_WAIT and (oldest is None or ticks_diff(c.end_at, oldest.end_at) < 0):
                 oldest = c
         if oldest is not None:
-            self.stack.stats["tcp_timewait_recycled"] += 1
+            self.stats["tcp_timewait_recycled"] += 1
             self.release(oldest)
         return oldest
 

@@ -14,7 +14,7 @@ def timeout(tcp, c):
     """The retransmission timer fired, or the ARP reply came for a segment
     that met a miss (c.tx_failed: then it is no loss and no retry: the
     neighbour has arp_wait_ms to answer again, RFC 1122 4.2.3.5)."""
-    stats = tcp.stack.stats
+    stats = tcp.stats
     syn = c.state == ST_SYN_SENT or c.state == ST_SYN_RCVD
     arp_miss = c.tx_failed
     if arp_miss:
@@ -59,7 +59,7 @@ def timeout(tcp, c):
 def dup_ack(tcp, c):
     """A duplicate ACK: limited transmit (RFC 3042), then fast retransmit at
     the threshold, and in recovery a new hole or an inflated window."""
-    tcp.stack.stats["tcp_dup_acks"] += 1
+    tcp.stats["tcp_dup_acks"] += 1
     c.dupacks += 1
     if c.dupacks < 3 and tcp.limited_transmit:
         c.output_pending = True           # limited transmit may send new data
@@ -70,14 +70,14 @@ def dup_ack(tcp, c):
         if 1 < segs < 4:
             thresh = segs - 1             # RFC 5827: fewer than 3 duplicate ACKs can come
     if c.dupacks == thresh and not c.in_recovery and c.snd_una >= c.recover:
-        tcp.stack.stats["tcp_fast_retransmits"] += 1
+        tcp.stats["tcp_fast_retransmits"] += 1
         c.ssthresh = max((c.snd_max - c.snd_una) // 2, 2 * c.mss)
         c.recover = c.snd_max
         c.in_recovery = True
         c.resend_head = True
         c.rtx_next = c.snd_una
         c.cwnd = c.ssthresh + 3 * c.mss
-    elif c.in_recovery and c.sack_n and tcp.sack is not None and tcp.sack.next_hole(c)[0] >= 0:
+    elif c.in_recovery and c.sack_n and tcp.sack.next_hole(c)[0] >= 0:   # (sack_n: tcp_sack loaded)
         c.resend_head = True              # a segment left the network: the next hole goes
         c.output_pending = True
         tcp.pending = True
@@ -93,19 +93,19 @@ def resend_head(tcp, c):
     received data was delivered: the segment is built in the buffer that
     held it."""
     c.resend_head = False
-    if c.sack_n and not c.out_len and tcp.sack is not None:
+    if c.sack_n and not c.out_len:           # (sack_n: tcp_sack loaded)
         start, end = tcp.sack.next_hole(c)
         if start < 0:
             return                        # every hole resent once: new data may follow
         n = min(end - start, c.mss)
-        tcp.stack.stats["tcp_retransmits"] += 1
-        tcp.stack.stats["tcp_sack_retransmits"] += 1
+        tcp.stats["tcp_retransmits"] += 1
+        tcp.stats["tcp_sack_retransmits"] += 1
         c.rtt_seq = -1
         c.rtx_next = start + n
         tcp._send_segment(c, start, n, ACK)
         tcp._arm_rexmit(c)
         return
-    tcp.stack.stats["tcp_retransmits"] += 1
+    tcp.stats["tcp_retransmits"] += 1
     c.rtt_seq = -1                        # Karn: no sample from a retransmission
     if c.out_len:
         c.snd_nxt = c.snd_una

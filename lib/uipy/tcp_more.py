@@ -27,14 +27,14 @@ def connect(tcp, ip, port, handler, local_port, window):
     if window:
         c.window = min(window, 65535)
     new_iss(tcp, c)
-    tcp.stack.stats["tcp_connects"] += 1
+    tcp.stats["tcp_connects"] += 1
     tcp._send_syn(c)
     return c
 
 
 def syn_sent(tcp, c, length, doff, flags, mss):
     buf = tcp.stack.buf
-    stats = tcp.stack.stats
+    stats = tcp.stats
     ack = seq_diff(get16(buf, TRANSPORT + 8), get16(buf, TRANSPORT + 10), c.snd_base_hi, c.snd_base_lo)
     if flags & ACK and ack != c.snd_max:
         if not flags & RST:
@@ -51,7 +51,7 @@ def syn_sent(tcp, c, length, doff, flags, mss):
     c.rcv_base_lo = get16(buf, TRANSPORT + 6)
     c.rcv_nxt = 1
     c.mss = max(MSS_FLOOR, min(mss or 536, tcp.our_mss))
-    c.sack_ok = tcp.sack is not None and doff > 20 and tcp._sack_perm
+    c.sack_ok = tcp.sack_on and doff > 20 and tcp._sack_perm
     c.snd_wnd = c.max_snd_wnd = get16(buf, TRANSPORT + 14)
     c.snd_wl1 = 0
     if flags & ACK:

@@ -21,6 +21,7 @@ def init(tcp, stack, conns, listeners, queue_slots, window, rto_initial, rto_min
     for name in STAT_NAMES:
         stack.stats[name] = 0
     tcp.stack = stack
+    tcp.stats = stack.stats
     tcp.our_mss = stack.mtu - 40
     tcp.window = min(window, 65535)
     tcp.rto_initial = rto_initial
@@ -39,10 +40,8 @@ def init(tcp, stack, conns, listeners, queue_slots, window, rto_initial, rto_min
     tcp.keepalive_count = keepalive_count
     tcp.limited_transmit = limited_transmit
     tcp.sws_avoid = sws_avoid
-    tcp.sack = None
-    if sack:
-        from uipy import tcp_sack
-        tcp.sack = tcp_sack
+    tcp.sack_on = bool(sack)
+    tcp.sack = None                   # uipy.tcp_sack: loaded after a loss (Tcp._sack)
     tcp.early_retransmit = early_retransmit
     tcp._sack_perm = False
     tcp.sack_at = 0

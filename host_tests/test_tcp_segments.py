@@ -279,6 +279,8 @@ def test_other_modules_constants_agree_with_their_sources():
         assert getattr(udp, "_" + name) == getattr(frame, name), name
     assert udp._PROTO_UDP == ipv4.PROTO_UDP
     assert tcp_sack._TCP_DATA == frame.TCP_DATA
+    from uipy import tcp_more
+    assert tcp_more._TRANSPORT == frame.TRANSPORT
     from uipy import tcp_setup
     assert tcp_setup._TCP_DATA == frame.TCP_DATA
     from uipy import arp

@@ -9,15 +9,16 @@ Nagle's algorithm is not used: there is no coalescing send buffer to hold
 small writes back in, every conn.send() object is already a unit the
 application chose, and segments are cut at the MSS from the queued objects.
 """
-from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_sum, random_u16, copy_into, random_bytes
+from uipy.compat import const, sum16, ticks_add, ticks_diff, copy_sum, random_u16, copy_into, random_bytes, \
+    get16, put16
 from uipy import run
-from uipy.frame import get16, put16
 from uipy.tcp_conn import Conn
 
 # Frame offsets, the protocol number and tcp_conn's event and state numbers
 # as constants of this module: the compiler puts their values in place, where
 # an imported name is a global looked up at each use (many per segment).
 # uipy.frame, uipy.ipv4 and uipy.tcp_conn define them; a test checks they agree.
+# (get16 and put16 come from compat: TCP does not load uipy.frame.)
 _IP_SRC = const(26)
 _IP_DST = const(30)
 _TRANSPORT = const(34)

@@ -5,10 +5,11 @@ On a stock board code is heap: a web server that never connects out does not
 hold these.  Functions of the Tcp engine, which they take as their first
 argument.
 """
-from uipy.compat import random_u16
-from uipy.frame import TRANSPORT, get16
+from uipy.compat import const, get16, random_u16
 from uipy.tcp import ACK, RST, SYN, MSS_FLOOR, ISN_KEY, isn_hash, seq_add, seq_diff
 from uipy.tcp_conn import CONNECTED, ABORTED, ST_SYN_SENT, ST_SYN_RCVD
+
+_TRANSPORT = const(34)                # uipy.frame's (a test checks it)
 
 
 def connect(tcp, ip, port, handler, local_port, window):
@@ -35,7 +36,7 @@ def connect(tcp, ip, port, handler, local_port, window):
 def syn_sent(tcp, c, length, doff, flags, mss):
     buf = tcp.stack.buf
     stats = tcp.stats
-    ack = seq_diff(get16(buf, TRANSPORT + 8), get16(buf, TRANSPORT + 10), c.snd_base_hi, c.snd_base_lo)
+    ack = seq_diff(get16(buf, _TRANSPORT + 8), get16(buf, _TRANSPORT + 10), c.snd_base_hi, c.snd_base_lo)
     if flags & ACK and ack != c.snd_max:
         if not flags & RST:
             tcp._reset_reply(length, doff, flags)
@@ -47,12 +48,12 @@ def syn_sent(tcp, c, length, doff, flags, mss):
         return
     if not flags & SYN:
         return
-    c.rcv_base_hi = get16(buf, TRANSPORT + 4)
-    c.rcv_base_lo = get16(buf, TRANSPORT + 6)
+    c.rcv_base_hi = get16(buf, _TRANSPORT + 4)
+    c.rcv_base_lo = get16(buf, _TRANSPORT + 6)
     c.rcv_nxt = 1
     c.mss = max(MSS_FLOOR, min(mss or 536, tcp.our_mss))
     c.sack_ok = tcp.sack_on and doff > 20 and tcp._sack_perm
-    c.snd_wnd = c.max_snd_wnd = get16(buf, TRANSPORT + 14)
+    c.snd_wnd = c.max_snd_wnd = get16(buf, _TRANSPORT + 14)
     c.snd_wl1 = 0
     if flags & ACK:
         c.snd_wl2 = ack

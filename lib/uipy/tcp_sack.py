@@ -7,8 +7,7 @@ send offsets per connection (c.sack_l, c.sack_r, c.sack_n); in recovery each
 duplicate ACK lets the next hole go (RFC 6675's NextSeg, simplified: holes in
 order, each once, from c.rtx_next).
 """
-from uipy.compat import const
-from uipy.frame import get16
+from uipy.compat import const, get16
 from uipy.tcp import put_seq, seq_diff
 
 _TCP_DATA = const(54)                 # uipy.frame's, folded in place (a test checks it)

@@ -100,8 +100,8 @@ class Conn:
     # SACK (RFC 2018): agreed at the handshake; the peer's blocks as up to 3
     # disjoint ranges of send offsets (sorted), and where hole resending is
     sack_ok: bool
-    sack_l: list
-    sack_r: list
+    sack_l: "list | None"           # the peer's SACK scoreboard (made with its first blocks)
+    sack_r: "list | None"
     sack_n: int
     rtx_next: int
     # round-trip time (RFC 6298), in ms; srtt scaled by 8, rttvar by 4

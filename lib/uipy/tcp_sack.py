@@ -54,6 +54,9 @@ def update(tcp, c):
     buf = tcp.stack.buf
     at = tcp.sack_at
     L = c.sack_l
+    if L is None:                         # the first blocks for this slot: its scoreboard
+        L = c.sack_l = [0, 0, 0]
+        c.sack_r = [0, 0, 0]
     R = c.sack_r
     for k in range(tcp.sack_len >> 3):
         o = at + 8 * k

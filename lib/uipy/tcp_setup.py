@@ -84,8 +84,7 @@ def new_conn(tcp, queue_slots):
     c.out = tcp.out_view
     c.snd_base_hi = c.snd_base_lo = c.rcv_base_hi = c.rcv_base_lo = 0
     c.rtt_start = c.rexmit_at = c.delack_at = c.persist_at = c.end_at = 0
-    c.sack_l = [0, 0, 0]
-    c.sack_r = [0, 0, 0]
+    c.sack_l = c.sack_r = None        # made by uipy.tcp_sack with the first blocks
     c.q_obj = [None] * queue_slots
     c.q_end = [0] * queue_slots
     tcp._init_conn(c, 0, 0, 0, 0, None)

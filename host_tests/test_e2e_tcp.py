@@ -451,12 +451,23 @@ CAPTURE_FILTERS = ("eth", "ip", "tcp", "_ws.malformed", GOOD_IP, GOOD_TCP, BAD,
                    WARNINGS)
 
 
+def bad_frames(pcap_path):
+    """The frames with a bad IPv4 or TCP checksum, as tshark shows them (with
+    the checksum fields), for the assertion message."""
+    r = subprocess.run([tool("tshark"), "-r", pcap_path, "-o", "ip.check_checksum:TRUE",
+                        "-o", "tcp.check_checksum:TRUE", "-Y", BAD, "-T", "fields", "-e", "frame.number",
+                        "-e", "ip.src", "-e", "tcp.flags.str", "-e", "tcp.seq_raw", "-e", "tcp.len",
+                        "-e", "ip.checksum", "-e", "tcp.checksum", "-e", "tcp.checksum.calculated",
+                        "-e", "tcp.options"], capture_output=True, text=True, timeout=120)
+    return r.stdout
+
+
 def check_capture(s, min_frames, resets=0, lossy=False):
     s.flush_capture()
     c = tshark_counts(s.pcap_path, CAPTURE_FILTERS)
     assert c["eth"] == s.writer.frames and c["eth"] >= min_frames, c
     assert c["_ws.malformed"] == 0, c
-    assert c[BAD] == 0, c
+    assert c[BAD] == 0, (c, bad_frames(s.pcap_path))
     assert c[GOOD_IP] == c["ip"], c                 # every checksum verified, and good
     assert c[GOOD_TCP] == c["tcp"], c
     assert c["tcp"] >= min_frames * 0.9, c

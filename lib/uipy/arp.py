@@ -179,7 +179,19 @@ class Arp:
                 break
         if not same(buf, _TPA, s.ip, 4):
             if i >= 0 and self.state[i] == _RESOLVED:
-                self._merge(i, now)           # RFC 826: a known sender's new MAC (gratuitous ARP)
+                # RFC 826's merge step for an entry we already have: take the
+                # sender's MAC (gratuitous ARP: a failover, a replaced device).
+                # Entries are never created from unsolicited packets: that is
+                # the defence against poisoning.
+                m = 6 * i
+                mac = self.mac
+                for k in range(6):
+                    if mac[m + k] != buf[_SHA + k]:
+                        copy_into(mac, m, buf, _SHA, 6)
+                        stats["arp_updated"] += 1
+                        break
+                self.stamp[i] = now
+                self.refreshing[i] = 0
             stats["arp_drop_not_for_us"] += 1
             return
         if op == _OP_REQUEST:
@@ -211,21 +223,6 @@ class Arp:
                 stats["arp_unsolicited"] += 1
         else:
             stats["arp_drop_bad"] += 1
-
-    def _merge(self, i, now):
-        """RFC 826's merge step for an entry we already have: take the sender's
-        MAC (a failover, a replaced device).  Entries are never created from
-        unsolicited packets: that is the defence against poisoning."""
-        buf = self.stack.buf
-        m = 6 * i
-        mac = self.mac
-        for k in range(6):
-            if mac[m + k] != buf[_SHA + k]:
-                copy_into(mac, m, buf, _SHA, 6)
-                self.stack.stats["arp_updated"] += 1
-                break
-        self.stamp[i] = now
-        self.refreshing[i] = 0
 
     # --- output ---
 

@@ -176,17 +176,10 @@ class Dhcp:
         self._timer = True
         self._due = ticks_add(self.stack.now, delay_ms)
 
-    def _init(self, delay_ms):
-        self.state = "INIT"
-        self._tries = 0
-        if self._link:
-            self._arm(delay_ms)
-        else:
-            self._timer = False
-
-    def _reboot(self, delay_ms):
-        """INIT-REBOOT: ask for the address in _offer again (after a link flap or reset)."""
-        self.state = "INIT-REBOOT"
+    def _begin(self, state, delay_ms):
+        """Start over in state "INIT" (discovery) or "INIT-REBOOT" (ask for the
+        address in _offer again, after a link flap or reset) after delay_ms."""
+        self.state = state
         self._tries = 0
         if self._link:
             self._arm(delay_ms)
@@ -208,7 +201,7 @@ class Dhcp:
         host: drop everything, discover again."""
         self._drop_lease(True)
         self._ack = None
-        self._init(self._random(self.init_delay_ms))
+        self._begin("INIT", self._random(self.init_delay_ms))
 
     def _arp(self, claimed):
         """The stack's ARP watch (see uipy.arp): probe replies while CHECKING,
@@ -242,22 +235,15 @@ class Dhcp:
                 self.stats["expired"] += 1
                 self._restart()
                 return
-            if self._link:
-                if st == "BOUND" and held >= self.t1_s:
-                    self.state = "RENEWING"
-                    self._exchange()
-                elif st == "RENEWING" and held >= self.t2_s:
-                    self.state = "REBINDING"
-                    self._exchange()
+            if self._link and (st == "BOUND" and held >= self.t1_s or st == "RENEWING" and held >= self.t2_s):
+                # a new transaction in the next state, sent at once
+                self.state = "RENEWING" if st == "BOUND" else "REBINDING"
+                if self._call("exchange") is False:
+                    self._arm(1000)       # no memory: the retransmission timer tries again
         if self._timer and self._link and ticks_diff(now, self._due) >= 0:
             self._timer = False
             if self._call("timeout") is False:
                 self._arm(1000)       # no memory for the message code: again in a second
-
-    def _exchange(self):
-        """A new transaction in the current state: new xid, send at once."""
-        if self._call("exchange") is False:
-            self._arm(1000)           # no memory: the retransmission timer tries again
 
     # --- input ---
 

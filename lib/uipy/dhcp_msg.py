@@ -120,12 +120,12 @@ def start(d, requested):
     d._link = True
     if requested is not None:
         d._offer[:] = ip_bytes(requested, "requested address")
-        d._reboot(0)
+        d._begin("INIT-REBOOT", 0)
     elif d.address is not None:     # stopped while holding a lease
         d._offer[:] = d.address
-        d._reboot(0)
+        d._begin("INIT-REBOOT", 0)
     else:
-        d._init(d._random(d.init_delay_ms))
+        d._begin("INIT", d._random(d.init_delay_ms))
 
 
 def _check(d):
@@ -167,9 +167,9 @@ def link_change(d, up):
         else:
             d.state = "INIT-REBOOT"
     elif d.state == "INIT-REBOOT":
-        d._reboot(0)
+        d._begin("INIT-REBOOT", 0)
     elif d.state == "INIT":
-        d._init(d._random(d.init_delay_ms))
+        d._begin("INIT", d._random(d.init_delay_ms))
 
 
 def lease(d):
@@ -242,7 +242,7 @@ def timeout(d):
         _send(d)
     elif st == "REQUESTING":
         if d._tries >= d.request_tries:
-            d._init(0)
+            d._begin("INIT", 0)
         else:
             _send(d)
     elif st == "REBOOTING":
@@ -629,4 +629,4 @@ def _decline(d, ip, server):
     d.stats["decline_tx"] += 1
     d._drop_lease(True)
     d._ack = None
-    d._init(d.decline_wait_ms)
+    d._begin("INIT", d.decline_wait_ms)

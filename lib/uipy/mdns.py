@@ -189,10 +189,6 @@ class Mdns:
             return -1
         return off
 
-    def _ours(self, data, off):
-        """The A record's rdata at off is our address."""
-        return equal_at(data, off, self.stack.ip)
-
     def _input(self, data, src, sport):
         stats = self.stats
         s = self.stack
@@ -242,7 +238,7 @@ class Mdns:
             rdlen = get16(data, off + 8)
             # TTLs of 65536 s or more are all above half of ours (at most 86400 s)
             if self._hit and rdlen == 4 and get16(data, off) == _TYPE_A and \
-                    (get16(data, off + 2) & 0x7FFF) == _CLASS_IN and self._ours(data, off + 10) and \
+                    (get16(data, off + 2) & 0x7FFF) == _CLASS_IN and equal_at(data, off + 10, s.ip) and \
                     (get16(data, off + 4) or get16(data, off + 6) * 2 >= self.ttl):
                 known = True
             off += 10 + rdlen
@@ -296,7 +292,7 @@ class Mdns:
                 return
             rdlen = get16(data, off + 8)
             if self._hit and rdlen == 4 and get16(data, off) == _TYPE_A and \
-                    self.stack.configured and not self._ours(data, off + 10):
+                    self.stack.configured and not equal_at(data, off + 10, self.stack.ip):
                 stats["conflicts"] += 1
                 return
             off += 10 + rdlen

@@ -145,10 +145,14 @@ class Stack:
             except Exception as e:
                 self.stats["handler_errors"] += 1
                 self.last_error = e
-        if ticks_diff(now, self._next_tick) >= 0:
+        if ticks_diff(now, self._next_tick) >= 0:     # the periodic tick
             self._next_tick = ticks_add(now, self.tick_ms)
             try:
-                self.tick(now)
+                self.arp.tick(now)
+                if tcp is not None:
+                    tcp.tick(now)
+                for fn in self.tickers:
+                    fn(now)
             except Exception as e:
                 self.stats["handler_errors"] += 1
                 self.last_error = e
@@ -158,13 +162,6 @@ class Stack:
         """asyncio: poll forever, yielding to other tasks between passes."""
         while True:
             await compat.sleep_ms(0 if self.poll() else idle_ms)
-
-    def tick(self, now):
-        self.arp.tick(now)
-        if self.tcp is not None:
-            self.tcp.tick(now)
-        for fn in self.tickers:
-            fn(now)
 
     def view(self, start, n):
         """A memoryview of n bytes of the buffer from start, for handing received

@@ -10,6 +10,12 @@
 # group bit set is accepted (all multicast, e.g. mDNS 01:00:5e:00:00:fb); the
 # stack filters further in software. The hash filter is not used.
 #
+# tx_dma=True (an RP2040's own SPI; ignored elsewhere): a frame of 512 B or
+# more is copied into the driver's 1.5 KB buffer and clocked out by two DMA
+# channels while send() returns; the next call of the driver (or flush(),
+# which a loop calls before it sleeps) ends it and sets TXRTS. A device
+# sharing the SPI bus must not be used before then.
+#
 # Buffer layout: RX ring 0x0000-0x19FF (errata #5: must start at 0; ERXND odd
 # for errata #14), TX area 0x1A00-0x1FFF (control byte + 1514 + 7-byte TSV).
 #

@@ -19,7 +19,8 @@ the CPU builds the next segment while the bus runs (a 1514 B frame is 1 ms of
 SPI at the 12 MHz a 20 MHz request gets from the RP2040's 48 MHz peripheral
 clock). The frame is finished (CS up, Sn_TX_WR, SEND, SEND_OK) by the next
 call of the driver, so a loop about to sleep calls flush() first
-(firmware/main.py does).
+(firmware/main.py does); a device sharing the SPI bus must not be used
+before then.
 
 The bring-up (reset, chip check, buffer sizes, first OPEN) is
 drivers/w5500_setup.py, loaded by the constructor and dropped after: on a

@@ -108,7 +108,7 @@ class Dhcp:
             try:
                 from uipy import dhcp_msg as m
             except MemoryError:
-                self._drop()
+                discard("dhcp_msg")
                 self.stats["no_memory"] += 1
                 return False
             self._m = m
@@ -116,12 +116,9 @@ class Dhcp:
             return getattr(m, fn)(self, *args)
         finally:
             if self.state == "BOUND" or self.state == "STOPPED" or not self._link:
-                self._drop()
-
-    def _drop(self):
-        """Forget uipy.dhcp_msg (uipy.discard): its code becomes garbage once no frame runs it."""
-        self._m = None
-        discard("dhcp_msg")
+                # forget uipy.dhcp_msg: its code becomes garbage once no frame runs it
+                self._m = None
+                discard("dhcp_msg")
 
     # --- public ---
 
@@ -145,7 +142,8 @@ class Dhcp:
         s.arp.watch = None
         self.state = "STOPPED"
         self._timer = False
-        self._drop()
+        self._m = None                # uipy.dhcp_msg forgotten (see _call)
+        discard("dhcp_msg")
 
     def release(self):
         """Send DHCPRELEASE (when a lease is held), clear the address and stop.

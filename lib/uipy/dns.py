@@ -28,25 +28,27 @@ _MAX_RRS = const(32)           # answer records looked at
 
 
 def encode_name(name):
-    """'www.example.lan' -> (normalized str, question name in wire form)."""
+    """'www.example.lan' -> (normalized str, question name in wire form).
+    A bad name's ValueError is made by uipy.dns_cfg (loaded for it): its
+    message is no string held by this module."""
     if not isinstance(name, str):
-        raise ValueError("uipy: DNS name must be a str, got %r" % (name,))
+        raise run("dns_cfg", "name_error", name, 0)
     norm = name.lower()
     if norm.endswith("."):
         norm = norm[:-1]
     out = bytearray()
     for label in norm.split("."):
         if not 0 < len(label) <= 63:
-            raise ValueError("uipy: bad DNS name %r (empty label or one over 63 chars)" % name)
+            raise run("dns_cfg", "name_error", name, 1)
         out.append(len(label))
         for c in label:
             o = ord(c)
             if o <= 32 or o >= 127:
-                raise ValueError("uipy: bad DNS name %r (only printable ASCII)" % name)
+                raise run("dns_cfg", "name_error", name, 2)
             out.append(o)
     out.append(0)
     if len(out) > 255:
-        raise ValueError("uipy: DNS name %r is over 255 bytes" % name)
+        raise run("dns_cfg", "name_error", name, 3)
     return norm, bytes(out)
 
 

@@ -1,5 +1,6 @@
-"""The DNS resolver's settings checked: Resolver() imports this module for the
-call and drops it after (uipy.run), so its code is in RAM only then."""
+"""The DNS resolver's settings checked, and its errors for bad names:
+uipy.dns imports this module for the call and drops it after (uipy.run), so
+its code is in RAM only then."""
 from uipy.ipv4 import ip_bytes
 
 
@@ -18,3 +19,11 @@ def check(servers, cache_size, timeout_ms, retries, min_ttl_s, max_ttl_s, max_pe
     if not isinstance(min_ttl_s, int) or not 0 <= min_ttl_s <= max_ttl_s:
         raise ValueError("uipy: Resolver min_ttl_s must be 0..max_ttl_s, got %r" % (min_ttl_s,))
     return None if servers is None else [ip_bytes(s, "DNS server") for s in servers]
+
+
+def name_error(name, why):
+    """encode_name's ValueError for name, by the check it failed (0-3)."""
+    return ValueError(("uipy: DNS name must be a str, got %r",
+                       "uipy: bad DNS name %r (empty label or one over 63 chars)",
+                       "uipy: bad DNS name %r (only printable ASCII)",
+                       "uipy: DNS name %r is over 255 bytes")[why] % (name,))

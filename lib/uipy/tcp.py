@@ -112,7 +112,7 @@ def put_seq(buf, off, base_hi, base_lo, rel):
 
 # Counter names as keyword names: interned when the module loads, so the
 # strings counted under them below are the same qstrs, not heap strings
-# (see uipy.stats).
+# (see uipy.stack_setup).
 STAT_NAMES = tuple(dict(
     tcp_rx=0, tcp_tx=0, tcp_drop_header=0, tcp_drop_checksum=0, tcp_drop_options=0,
     tcp_drop_broadcast=0, tcp_drop_unacceptable=0, tcp_drop_no_ack=0, tcp_out_of_order=0,

@@ -72,28 +72,35 @@ def test_duplicate_acks_carry_sack_blocks_for_what_is_held():
     assert bytes(rec.data) == b"a" * 1000 + b"b" * 1000 + b"c" * 1000 + b"d" * 1000
 
 
+def _no_memory_for(monkeypatch, module):
+    """Imports of uipy.<module> fail with MemoryError while the returned
+    list's item is true (and the module is not already loaded)."""
+    import builtins
+    import sys
+    real = builtins.__import__
+    short = [True]
+
+    def imp(name, *a, **kw):
+        fromlist = a[2] if len(a) > 2 else kw.get("fromlist")
+        if short[0] and (name == "uipy." + module or (fromlist and module in fromlist)):
+            raise MemoryError
+        return real(name, *a, **kw)
+    monkeypatch.setattr(builtins, "__import__", imp)
+    monkeypatch.delitem(sys.modules, "uipy." + module, raising=False)
+    return short
+
+
 def test_the_reorder_store_is_made_at_the_first_gap_and_survives_no_memory(monkeypatch):
     """No store (code or slots) until data arrives after a gap; without memory
     for it then, that segment is not kept (counted in tcp_no_memory) and the
     next one after a gap gets the store."""
-    import builtins
-    import sys
     stack, nic, clock, rec, iss, _ = sack_conn(tcp={"window": 4 * 1460})
     base = PEER_ISN + 1
     nic.push(seg("A", base, iss + 1, payload=b"a" * 1000))              # in order: no store
     stack.poll()
     nic.take()
     assert stack.tcp.reorder is None
-    real = builtins.__import__
-    short = [True]
-
-    def imp(name, *a, **kw):
-        fromlist = a[2] if len(a) > 2 else kw.get("fromlist")
-        if short[0] and (name == "uipy.tcp_reorder" or (fromlist and "tcp_reorder" in fromlist)):
-            raise MemoryError
-        return real(name, *a, **kw)
-    monkeypatch.setattr(builtins, "__import__", imp)
-    monkeypatch.delitem(sys.modules, "uipy.tcp_reorder", raising=False)
+    short = _no_memory_for(monkeypatch, "tcp_reorder")
     nic.push(seg("A", base + 2000, iss + 1, payload=b"c" * 1000))      # 1000..1999 lost
     stack.poll()
     (dup,) = nic.take()
@@ -115,8 +122,6 @@ def test_loss_and_sack_code_load_at_the_first_loss_and_survive_no_memory(monkeyp
     """uipy.tcp_loss and uipy.tcp_sack are not held by a connection that has
     seen no loss; a retransmission timeout with no memory for tcp_loss's code
     is counted and fires again at the next tick, which then resends."""
-    import builtins
-    import sys
     from nethelpers import run
     stack, nic, clock, rec, iss, _ = sack_conn()
     rec.conn.send(b"x" * 500)
@@ -126,16 +131,7 @@ def test_loss_and_sack_code_load_at_the_first_loss_and_survive_no_memory(monkeyp
     nic.push(seg("A", PEER_ISN + 1, iss + 501))                         # ACKed: no loss
     stack.poll()
     assert stack.tcp.loss is None and stack.tcp.sack is None
-    real = builtins.__import__
-    short = [True]
-
-    def imp(name, *a, **kw):
-        fromlist = a[2] if len(a) > 2 else kw.get("fromlist")
-        if short[0] and fromlist and "tcp_loss" in fromlist:
-            raise MemoryError
-        return real(name, *a, **kw)
-    monkeypatch.setattr(builtins, "__import__", imp)
-    monkeypatch.delitem(sys.modules, "uipy.tcp_loss", raising=False)
+    short = _no_memory_for(monkeypatch, "tcp_loss")
     rec.conn.send(b"y" * 500)
     stack.poll()
     nic.take()                                                          # lost
